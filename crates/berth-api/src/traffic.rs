@@ -1,0 +1,113 @@
+//! Rules of the traffic table that the operator writes and every serving pod obeys.
+
+use crate::status::TrafficTarget;
+
+/// Weights are kept to 0.01 percent; finer steps buy nothing and break equality.
+pub const WEIGHT_RESOLUTION: f64 = 0.01;
+
+/// Round a weight to the table's resolution and clamp it into 0..=100.
+pub fn round_weight(weight: f64) -> f64 {
+    if !weight.is_finite() {
+        return 0.0;
+    }
+    ((weight.clamp(0.0, 100.0) / WEIGHT_RESOLUTION).round()) * WEIGHT_RESOLUTION
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrafficError {
+    #[error("traffic lists version {0:?} twice")]
+    DuplicateVersion(String),
+    #[error("traffic weight of version {version:?} is {weight}, outside 0..=100")]
+    WeightOutOfRange { version: String, weight: f64 },
+    #[error("traffic weights sum to {0}, not 100")]
+    BadSum(f64),
+}
+
+/// Check a table: distinct versions, weights in range, and a sum of 100 (an empty
+/// table is valid: nothing to serve yet).
+pub fn validate_traffic(table: &[TrafficTarget]) -> Result<(), TrafficError> {
+    let mut sum = 0.0;
+    for (index, target) in table.iter().enumerate() {
+        if table[..index].iter().any(|t| t.version == target.version) {
+            return Err(TrafficError::DuplicateVersion(target.version.clone()));
+        }
+        if !(0.0..=100.0).contains(&target.weight) {
+            return Err(TrafficError::WeightOutOfRange {
+                version: target.version.clone(),
+                weight: target.weight,
+            });
+        }
+        sum += target.weight;
+    }
+    if !table.is_empty() && (sum - 100.0).abs() > WEIGHT_RESOLUTION / 2.0 {
+        return Err(TrafficError::BadSum(sum));
+    }
+    Ok(())
+}
+
+/// The weight a table gives a version (0 when absent).
+pub fn weight_of(table: &[TrafficTarget], version: &str) -> f64 {
+    table.iter().filter(|t| t.version == version).map(|t| t.weight).sum()
+}
+
+/// The weights one pod should apply given the versions it has AVAILABLE: versions it
+/// cannot serve get nothing and their share goes to the rest in proportion, so a pod
+/// that has not loaded the canary sends it nothing. Returns an empty list when the
+/// pod can serve none of the listed versions with a positive weight.
+pub fn effective_weights(table: &[TrafficTarget], available: impl Fn(&str) -> bool) -> Vec<TrafficTarget> {
+    let servable: Vec<&TrafficTarget> = table.iter().filter(|t| available(&t.version)).collect();
+    let total: f64 = servable.iter().map(|t| t.weight).sum();
+    if total <= 0.0 {
+        return Vec::new();
+    }
+    servable
+        .into_iter()
+        .map(|t| TrafficTarget { version: t.version.clone(), weight: t.weight * 100.0 / total })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(entries: &[(&str, f64)]) -> Vec<TrafficTarget> {
+        entries.iter().map(|(v, w)| TrafficTarget { version: v.to_string(), weight: *w }).collect()
+    }
+
+    #[test]
+    fn accepts_tables_that_sum_to_100() {
+        assert_eq!(validate_traffic(&table(&[("2", 95.0), ("3", 5.0)])), Ok(()));
+        assert_eq!(validate_traffic(&table(&[("2", 66.67), ("3", 33.33)])), Ok(()));
+        assert_eq!(validate_traffic(&[]), Ok(()));
+    }
+
+    #[test]
+    fn rejects_bad_tables() {
+        assert!(matches!(validate_traffic(&table(&[("2", 90.0)])), Err(TrafficError::BadSum(_))));
+        assert!(matches!(
+            validate_traffic(&table(&[("2", 50.0), ("2", 50.0)])),
+            Err(TrafficError::DuplicateVersion(_))
+        ));
+        assert!(matches!(
+            validate_traffic(&table(&[("2", 110.0), ("3", -10.0)])),
+            Err(TrafficError::WeightOutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn unavailable_versions_get_nothing_in_a_pod() {
+        let t = table(&[("2", 75.0), ("3", 25.0)]);
+        let only_stable = effective_weights(&t, |v| v == "2");
+        assert_eq!(only_stable, table(&[("2", 100.0)]));
+        let both = effective_weights(&t, |_| true);
+        assert_eq!(both, t);
+        assert!(effective_weights(&t, |_| false).is_empty());
+    }
+
+    #[test]
+    fn rounds_to_resolution() {
+        assert_eq!(round_weight(33.333), 33.33);
+        assert_eq!(round_weight(150.0), 100.0);
+        assert_eq!(round_weight(f64::NAN), 0.0);
+    }
+}

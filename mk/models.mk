@@ -1,0 +1,30 @@
+# Models and the ONNX Runtime library for berth-serve and its tests.
+#   make venv          Python virtualenv at $(CACHE)/venv (pinned: scripts/requirements-*.txt)
+#   make ort           $(CACHE)/ort/libonnxruntime.so from the PyPI onnxruntime wheel
+#   make models        venv + ort + model repositories under $(CACHE)/models (see
+#                      scripts/make_model_repos.sh); a second run is a no-op
+#   make models-check  numpy-vs-onnxruntime check of every model, MiniLM paraphrase
+#                      ranking, reference files up to date (part of `make test`)
+# Every step is stamped on its inputs' hash, so warm runs take well under a second.
+
+export ORT_DYLIB_PATH := $(CACHE)/ort/libonnxruntime.so
+export BERTH_MODELS := $(CACHE)/models
+MODELS_PY := $(CACHE)/venv/bin/python
+
+.PHONY: venv ort models models-check
+venv:
+	@CACHE=$(CACHE) bash $(ROOT)/scripts/setup-python.sh
+
+ort:
+	@CACHE=$(CACHE) bash $(ROOT)/scripts/fetch-ort.sh
+
+models: venv ort
+	@CACHE=$(CACHE) bash $(ROOT)/scripts/make_model_repos.sh
+
+models-check: models
+	@$(MODELS_PY) $(ROOT)/scripts/build_bert_onnx.py check --models $(CACHE)/models
+
+# Rust tests (berth-serve) load these models and the ONNX Runtime library.
+unit: models
+
+TEST_TARGETS += models-check

@@ -1,0 +1,1 @@
+//! End-to-end scenarios on the local control plane.
