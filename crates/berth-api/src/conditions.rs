@@ -13,7 +13,12 @@ pub struct ConditionUpdate<'a> {
 }
 
 /// Set or replace a condition. Returns true when anything changed.
-pub fn set_condition(conditions: &mut Vec<Condition>, update: ConditionUpdate<'_>, generation: Option<i64>, now: &Time) -> bool {
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    update: ConditionUpdate<'_>,
+    generation: Option<i64>,
+    now: &Time,
+) -> bool {
     let status = if update.status { "True" } else { "False" }.to_string();
     match conditions.iter_mut().find(|c| c.type_ == update.type_) {
         Some(existing) => {

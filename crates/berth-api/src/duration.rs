@@ -43,17 +43,14 @@ impl KubeDuration {
         let mut total_nanos: f64 = 0.0;
         let mut rest = input;
         while !rest.is_empty() {
-            let number_len = rest
-                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .ok_or_else(|| err("missing unit"))?;
+            let number_len =
+                rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(|| err("missing unit"))?;
             if number_len == 0 {
                 return Err(err("missing number"));
             }
             let number: f64 = rest[..number_len].parse().map_err(|_| err("bad number"))?;
             rest = &rest[number_len..];
-            let unit_len = rest
-                .find(|c: char| c.is_ascii_digit() || c == '.')
-                .unwrap_or(rest.len());
+            let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
             let nanos_per_unit = match &rest[..unit_len] {
                 "ns" => 1.0,
                 "us" | "µs" => 1e3,
@@ -89,7 +86,7 @@ impl fmt::Display for KubeDuration {
             (1, "ns"),
         ];
         for (size, unit) in UNITS {
-            if nanos % size == 0 {
+            if nanos.is_multiple_of(size) {
                 return write!(f, "{}{unit}", nanos / size);
             }
         }

@@ -12,10 +12,12 @@ pub mod validate;
 
 pub use duration::KubeDuration;
 pub use spec::{
-    AnalysisSpec, BertModel, BertModelSpec, ModelSource, Pooling, RolloutSpec, RolloutStep, ServingSpec, Task, Truncation,
+    AnalysisSpec, BertModel, BertModelSpec, ModelSource, Pooling, RolloutSpec, RolloutStep, ServingSpec, Task,
+    Truncation,
 };
 pub use status::{
-    AnalysisStatus, BertModelStatus, Phase, RejectedVersion, RejectionReason, TrafficTarget, VersionReport, VersionState,
+    AnalysisStatus, BertModelStatus, CounterSnapshot, LatencyBucket, Phase, RejectedVersion, RejectionReason,
+    TrafficTarget, VersionReport, VersionState,
 };
 pub use traffic::{TrafficError, effective_weights, validate_traffic, weight_of};
 pub use validate::{FieldError, SpecErrors, validate_spec};

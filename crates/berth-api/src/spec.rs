@@ -18,6 +18,8 @@ pub const VERSION_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
 pub const SOURCE_URI_PATTERN: &str = r"^(file|pvc|https?|s3|gs)://.+$";
 
 /// A BERT model served by Berth; changing `spec.version` rolls the new version out.
+// Printer columns repeat `type_ = "string"` by nature; clippy reads that as a typo.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "berth.dev",
@@ -37,11 +39,7 @@ pub const SOURCE_URI_PATTERN: &str = r"^(file|pvc|https?|s3|gs)://.+$";
     printcolumn(name = "Canary", type_ = "string", json_path = ".status.canaryVersion"),
     printcolumn(name = "Weight", type_ = "number", json_path = ".status.canaryWeight"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
+    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]

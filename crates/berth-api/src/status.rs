@@ -27,6 +27,10 @@ pub struct BertModelStatus {
     /// converge on this list: load what is listed, unload what is not.
     #[serde(default)]
     pub traffic: Vec<TrafficTarget>,
+    /// While the canary loads a batch at a time (`rollout.maxLoadingPods`): the pods
+    /// allowed to load it. Absent: every pod loads every version in `traffic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_pods: Option<Vec<String>>,
     /// Index into `spec.rollout.steps` of the step in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_step: Option<u32>,
@@ -127,6 +131,33 @@ pub struct AnalysisStatus {
     pub p99_latency_seconds: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_time: Option<Time>,
+    /// The canary's cumulative counters (summed over pods) at `lastTime`: the next
+    /// interval is judged on the difference, also after an operator restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<CounterSnapshot>,
+}
+
+/// Cumulative request counters of one version, summed over the serving pods.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CounterSnapshot {
+    #[serde(default)]
+    pub requests: u64,
+    #[serde(default)]
+    pub errors: u64,
+    /// Latency histogram buckets with a finite upper bound, ascending (cumulative counts).
+    #[serde(default)]
+    pub latency_buckets: Vec<LatencyBucket>,
+    /// Observations in the latency histogram (its `+Inf` bucket).
+    #[serde(default)]
+    pub latency_count: u64,
+}
+
+/// One cumulative histogram bucket: observations of at most `le` seconds.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct LatencyBucket {
+    pub le: f64,
+    pub count: u64,
 }
 
 /// A version's state inside one serving pod, as TF Serving names them.

@@ -32,10 +32,7 @@ pub fn validate_traffic(table: &[TrafficTarget]) -> Result<(), TrafficError> {
             return Err(TrafficError::DuplicateVersion(target.version.clone()));
         }
         if !(0.0..=100.0).contains(&target.weight) {
-            return Err(TrafficError::WeightOutOfRange {
-                version: target.version.clone(),
-                weight: target.weight,
-            });
+            return Err(TrafficError::WeightOutOfRange { version: target.version.clone(), weight: target.weight });
         }
         sum += target.weight;
     }

@@ -43,7 +43,10 @@ pub fn validate_spec(spec: &BertModelSpec) -> Result<(), SpecErrors> {
     let mut fail = |path: &str, message: String| errors.push(FieldError { path: path.to_string(), message });
 
     if !is_dns_label(&spec.version) {
-        fail("spec.version", format!("{:?} must be a DNS-1123 label (lower-case letters, digits and '-', at most 63)", spec.version));
+        fail(
+            "spec.version",
+            format!("{:?} must be a DNS-1123 label (lower-case letters, digits and '-', at most 63)", spec.version),
+        );
     }
     let uri = &spec.source.uri;
     if !SCHEMES.iter().any(|s| uri.starts_with(s) && uri.len() > s.len()) {
@@ -76,7 +79,10 @@ pub fn validate_spec(spec: &BertModelSpec) -> Result<(), SpecErrors> {
             fail(&format!("spec.rollout.steps[{index}].weight"), format!("{} must be between 0 and 100", step.weight));
         }
         if index > 0 && step.weight <= rollout.steps[index - 1].weight {
-            fail(&format!("spec.rollout.steps[{index}].weight"), "step weights must be strictly increasing".to_string());
+            fail(
+                &format!("spec.rollout.steps[{index}].weight"),
+                "step weights must be strictly increasing".to_string(),
+            );
         }
     }
     if let Some(last) = rollout.steps.last()
@@ -85,8 +91,10 @@ pub fn validate_spec(spec: &BertModelSpec) -> Result<(), SpecErrors> {
         let index = rollout.steps.len() - 1;
         fail(&format!("spec.rollout.steps[{index}].weight"), "the last step must have weight 100".to_string());
     }
-    let positive: [(&str, KubeDuration); 2] =
-        [("spec.rollout.loadTimeout", rollout.load_timeout), ("spec.rollout.analysis.interval", rollout.analysis.interval)];
+    let positive: [(&str, KubeDuration); 2] = [
+        ("spec.rollout.loadTimeout", rollout.load_timeout),
+        ("spec.rollout.analysis.interval", rollout.analysis.interval),
+    ];
     for (path, value) in positive {
         if value.as_duration().is_zero() {
             fail(path, "must be greater than 0s".to_string());

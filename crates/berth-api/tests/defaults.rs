@@ -1,6 +1,8 @@
 //! A minimal BertModel gets the same defaults from the Rust types as from the CRD
 //! schema, so what the API server stores and what the operator assumes never differ.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers panic on broken fixtures by design
+
 use berth_api::{BertModel, BertModelSpec, KubeDuration, Pooling, RolloutSpec, ServingSpec, Truncation};
 use serde_json::{Value, json};
 

@@ -2,6 +2,8 @@
 //! through the Rust types; every deliberately bad manifest is rejected with a message
 //! that names the offending field.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test helpers panic on broken fixtures by design
+
 use std::path::{Path, PathBuf};
 
 use berth_api::{BertModel, validate_spec};
