@@ -12,6 +12,7 @@ use berth_operator::ops::http::{self, Health};
 use berth_operator::ops::leader::{LeaderElector, LeaseConfig};
 use clap::{Parser, Subcommand, ValueEnum};
 use futures::FutureExt;
+use serde::Deserialize;
 use tokio::sync::watch;
 
 #[derive(Parser)]
@@ -33,6 +34,13 @@ enum Command {
     Crd,
     /// Run the controller.
     Run(RunArgs),
+    /// Print, as YAML, the objects the operator makes for the BertModel in FILE.
+    Render {
+        /// A BertModel manifest (`-`: stdin).
+        file: std::path::PathBuf,
+        #[arg(long, env = "BERTH_SERVE_IMAGE", default_value = concat!("ghcr.io/berth-dev/berth-serve:", env!("CARGO_PKG_VERSION")))]
+        serve_image: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -195,6 +203,30 @@ fn main() -> anyhow::Result<()> {
         Command::Crd => {
             let yaml = berth_api::crd::crd_yaml()?;
             std::io::stdout().write_all(yaml.as_bytes())?;
+        }
+        Command::Render { file, serve_image } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?
+            };
+            let config = BuildConfig { serve_image };
+            let mut out = std::io::stdout().lock();
+            // Every BertModel among the file's documents; other kinds are skipped.
+            for document in serde_yaml::Deserializer::from_str(&text) {
+                let value = serde_yaml::Value::deserialize(document).context("parsing YAML")?;
+                if value.get("kind").and_then(serde_yaml::Value::as_str) != Some("BertModel") {
+                    continue;
+                }
+                let mut model: berth_api::BertModel = serde_yaml::from_value(value).context("parsing the BertModel")?;
+                // Objects read from a file have no uid yet; the API server would assign one.
+                model.metadata.uid.get_or_insert_with(|| "00000000-0000-0000-0000-000000000000".into());
+                model.metadata.namespace.get_or_insert_with(|| "default".into());
+                for child in berth_operator::build::children(&model, &config)? {
+                    writeln!(out, "---")?;
+                    out.write_all(serde_yaml::to_string(&child)?.as_bytes())?;
+                }
+            }
         }
         Command::Run(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

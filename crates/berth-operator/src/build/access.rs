@@ -1,0 +1,67 @@
+//! What the serving pods may do in the API: read their own BertModel, nothing else.
+//! `resourceNames` restricts get; list and watch honour it only with a
+//! `metadata.name` field selector, which is how berth-serve watches.
+
+use berth_api::BertModel;
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use kube::ResourceExt;
+
+use super::{BuildError, child_meta, serve_account_name};
+
+pub fn service_account(model: &BertModel) -> Result<ServiceAccount, BuildError> {
+    Ok(ServiceAccount {
+        metadata: child_meta(model, serve_account_name(&model.name_any()))?,
+        ..ServiceAccount::default()
+    })
+}
+
+pub fn role(model: &BertModel) -> Result<Role, BuildError> {
+    let name = model.name_any();
+    Ok(Role {
+        metadata: child_meta(model, serve_account_name(&name))?,
+        rules: Some(vec![PolicyRule {
+            api_groups: Some(vec!["berth.dev".into()]),
+            resources: Some(vec!["bertmodels".into()]),
+            resource_names: Some(vec![name]),
+            verbs: vec!["get".into(), "list".into(), "watch".into()],
+            ..PolicyRule::default()
+        }]),
+    })
+}
+
+pub fn role_binding(model: &BertModel) -> Result<RoleBinding, BuildError> {
+    let account = serve_account_name(&model.name_any());
+    let metadata = child_meta(model, account.clone())?;
+    Ok(RoleBinding {
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: account.clone(),
+            namespace: metadata.namespace.clone(),
+            ..Subject::default()
+        }]),
+        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: account },
+        metadata,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::testing::{SENTIMENT, model};
+
+    #[test]
+    fn pods_read_only_their_own_model() {
+        let m = model(SENTIMENT);
+        let role = role(&m).unwrap_or_default();
+        let rules = role.rules.unwrap_or_default();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].resource_names, Some(vec!["sentiment".to_string()]));
+        assert_eq!(rules[0].verbs, ["get", "list", "watch"]);
+        let binding = role_binding(&m).unwrap_or_default();
+        assert_eq!(binding.role_ref.name, "sentiment-berth-serve");
+        let subjects = binding.subjects.unwrap_or_default();
+        assert_eq!(subjects[0].namespace.as_deref(), Some("ml"));
+        assert_eq!(service_account(&m).map(|s| s.metadata.name), Ok(Some("sentiment-berth-serve".into())));
+    }
+}

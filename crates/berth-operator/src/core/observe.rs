@@ -1,0 +1,84 @@
+//! What the operator sees of a model's serving pods, already fetched: the input of
+//! the rollout engine besides spec and status.
+
+use std::collections::BTreeMap;
+
+use berth_api::{CounterSnapshot, VersionReport, VersionState};
+use jiff::Timestamp;
+
+/// One serving pod.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PodObservation {
+    pub name: String,
+    /// The pod's Ready condition.
+    pub ready: bool,
+    /// Restarts of the serving container.
+    pub restarts: i32,
+    /// When the serving container last terminated (a crash, when it restarted since).
+    pub last_terminated_at: Option<Timestamp>,
+    /// The pod's per-version states; `None` when it did not answer (starting, crashed).
+    pub reports: Option<Vec<VersionReport>>,
+}
+
+impl PodObservation {
+    pub fn report(&self, version: &str) -> Option<&VersionReport> {
+        self.reports.as_ref()?.iter().find(|r| r.version == version)
+    }
+
+    /// Whether this pod serves `version` right now.
+    pub fn has_available(&self, version: &str) -> bool {
+        self.report(version).is_some_and(|r| r.state == VersionState::Available)
+    }
+
+    /// The load error this pod reports for `version`, if it failed to load it.
+    pub fn load_error(&self, version: &str) -> Option<&str> {
+        self.report(version).filter(|r| r.state != VersionState::Available).and_then(|r| r.error.as_deref())
+    }
+
+    /// Whether the container terminated at or after `since` (it crashed, then restarted).
+    pub fn crashed_since(&self, since: Timestamp) -> bool {
+        self.restarts > 0 && self.last_terminated_at.is_some_and(|t| t >= since)
+    }
+}
+
+/// Everything observed of one model's pods.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Observations {
+    /// Serving pods that are not being deleted, in any order.
+    pub pods: Vec<PodObservation>,
+    /// Cumulative counters per version, summed over the pods that answered.
+    pub counters: BTreeMap<String, CounterSnapshot>,
+    /// Ready pods of the Deployment.
+    pub ready_replicas: i32,
+    /// Set while the Deployment rolls its pods (a template change: image, resources,
+    /// serving settings): what it is waiting for.
+    pub rolling_update: Option<String>,
+}
+
+impl Observations {
+    /// Pod names, sorted, so batches are picked in a stable order.
+    pub fn pod_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.pods.iter().map(|p| p.name.clone()).collect();
+        names.sort();
+        names
+    }
+
+    pub fn pod(&self, name: &str) -> Option<&PodObservation> {
+        self.pods.iter().find(|p| p.name == name)
+    }
+
+    /// Add one pod's counters for a version to the model's totals.
+    pub fn add_counters(&mut self, version: &str, pod: &CounterSnapshot) {
+        let total = self.counters.entry(version.to_string()).or_default();
+        total.requests += pod.requests;
+        total.errors += pod.errors;
+        total.latency_count += pod.latency_count;
+        for bucket in &pod.latency_buckets {
+            match total.latency_buckets.iter_mut().find(|b| b.le == bucket.le) {
+                Some(existing) => existing.count += bucket.count,
+                None => total.latency_buckets.push(bucket.clone()),
+            }
+        }
+        total.latency_buckets.sort_by(|a, b| a.le.total_cmp(&b.le));
+    }
+}

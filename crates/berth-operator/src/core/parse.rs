@@ -1,0 +1,202 @@
+//! Parsing what a serving pod answers: TF Serving's model status JSON and the
+//! Prometheus text exposition of its per-version counters. Pure, so the formats are
+//! tested here and the HTTP edge only fetches bytes.
+
+use std::collections::BTreeMap;
+
+use berth_api::{CounterSnapshot, LatencyBucket, VersionReport, VersionState};
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+#[error("model status is not TF Serving's JSON: {0}")]
+pub struct ParseError(#[from] serde_json::Error);
+
+#[derive(Deserialize)]
+struct ModelStatus {
+    #[serde(default)]
+    model_version_status: Vec<VersionStatusJson>,
+}
+
+#[derive(Deserialize)]
+struct VersionStatusJson {
+    version: serde_json::Value,
+    state: String,
+    #[serde(default)]
+    status: Option<ErrorJson>,
+}
+
+#[derive(Deserialize)]
+struct ErrorJson {
+    #[serde(default)]
+    error_code: serde_json::Value,
+    #[serde(default)]
+    error_message: String,
+}
+
+fn state_of(text: &str) -> VersionState {
+    match text {
+        "LOADING" => VersionState::Loading,
+        "AVAILABLE" => VersionState::Available,
+        "UNLOADING" => VersionState::Unloading,
+        "END" => VersionState::End,
+        _ => VersionState::Start,
+    }
+}
+
+/// `GET /v1/models/{name}` -> one report per version.
+pub fn model_status(body: &[u8]) -> Result<Vec<VersionReport>, ParseError> {
+    let status: ModelStatus = serde_json::from_slice(body)?;
+    Ok(status
+        .model_version_status
+        .into_iter()
+        .map(|v| {
+            let version = match v.version {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            let error = v.status.and_then(|s| {
+                let ok = matches!(&s.error_code, serde_json::Value::Null) || s.error_code == "OK" || s.error_code == 0;
+                (!ok || !s.error_message.is_empty()).then_some(s.error_message).filter(|m| !m.is_empty())
+            });
+            VersionReport { version, state: state_of(&v.state), error }
+        })
+        .collect())
+}
+
+pub const REQUESTS_METRIC: &str = "berth_serve_requests_total";
+pub const DURATION_METRIC: &str = "berth_serve_request_duration_seconds";
+
+/// Per-version counters of `model` from a Prometheus text exposition. Unknown lines
+/// are skipped: the server may export more than the operator reads.
+pub fn counters(text: &str, model: &str) -> BTreeMap<String, CounterSnapshot> {
+    let mut out: BTreeMap<String, CounterSnapshot> = BTreeMap::new();
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some((name, labels, value)) = sample(line) else { continue };
+        if labels.get("model").map(String::as_str) != Some(model) {
+            continue;
+        }
+        let Some(version) = labels.get("version") else { continue };
+        let value = if value.is_finite() && value > 0.0 { value.round() as u64 } else { 0 };
+        let entry = out.entry(version.clone()).or_default();
+        match name {
+            REQUESTS_METRIC => {
+                entry.requests += value;
+                if labels.get("result").map(String::as_str) != Some("ok") {
+                    entry.errors += value;
+                }
+            }
+            n if n == format!("{DURATION_METRIC}_count") => entry.latency_count += value,
+            n if n == format!("{DURATION_METRIC}_bucket") => {
+                let Some(le) = labels.get("le").and_then(|le| le.parse::<f64>().ok()) else { continue };
+                if le.is_finite() {
+                    entry.latency_buckets.push(LatencyBucket { le, count: value });
+                }
+            }
+            _ => {}
+        }
+    }
+    for snapshot in out.values_mut() {
+        snapshot.latency_buckets.sort_by(|a, b| a.le.total_cmp(&b.le));
+    }
+    out
+}
+
+/// One sample line: `name{k="v",...} value [timestamp]`.
+fn sample(line: &str) -> Option<(&str, BTreeMap<String, String>, f64)> {
+    let line = line.trim();
+    let (name, rest) = match line.find('{') {
+        Some(open) => (&line[..open], &line[open..]),
+        None => {
+            let mut parts = line.split_whitespace();
+            let name = parts.next()?;
+            return Some((name, BTreeMap::new(), parts.next()?.parse().ok()?));
+        }
+    };
+    let close = rest.rfind('}')?;
+    let labels = parse_labels(&rest[1..close]);
+    let value = rest[close + 1..].split_whitespace().next()?.parse().ok()?;
+    Some((name, labels, value))
+}
+
+fn parse_labels(text: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut rest = text;
+    while let Some(eq) = rest.find('=') {
+        let key = rest[..eq].trim().trim_start_matches(',').trim().to_string();
+        let after = &rest[eq + 1..];
+        let Some(body) = after.strip_prefix('"') else { break };
+        let mut value = String::new();
+        let mut chars = body.char_indices();
+        let mut end = body.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, escaped)) = chars.next() {
+                        value.push(if escaped == 'n' { '\n' } else { escaped });
+                    }
+                }
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        labels.insert(key, value);
+        rest = &body[end.min(body.len())..];
+    }
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_tf_serving_status() {
+        let body = br#"{"model_version_status":[
+            {"version":"2","state":"AVAILABLE","status":{"error_code":"OK","error_message":""}},
+            {"version":"3","state":"END","status":{"error_code":"NOT_FOUND","error_message":"no model.onnx"}},
+            {"version":4,"state":"LOADING","status":{"error_code":"OK","error_message":""}}]}"#;
+        let reports = model_status(body).unwrap_or_default();
+        assert_eq!(reports.len(), 3);
+        assert_eq!(reports[0].state, VersionState::Available);
+        assert_eq!(reports[0].error, None);
+        assert_eq!(reports[1].error.as_deref(), Some("no model.onnx"));
+        assert_eq!(reports[2].version, "4");
+        assert!(model_status(b"not json").is_err());
+    }
+
+    #[test]
+    fn parses_per_version_counters() {
+        let text = r#"# HELP berth_serve_requests_total Requests.
+# TYPE berth_serve_requests_total counter
+berth_serve_requests_total{model="m",version="2",result="ok"} 90
+berth_serve_requests_total{model="m",version="2",result="error"} 10
+berth_serve_requests_total{model="other",version="2",result="ok"} 1000
+berth_serve_request_duration_seconds_bucket{model="m",version="2",le="0.1"} 80
+berth_serve_request_duration_seconds_bucket{model="m",version="2",le="0.05"} 40
+berth_serve_request_duration_seconds_bucket{model="m",version="2",le="+Inf"} 100
+berth_serve_request_duration_seconds_count{model="m",version="2"} 100
+berth_serve_request_duration_seconds_sum{model="m",version="2"} 7.5
+"#;
+        let c = counters(text, "m");
+        let v2 = c.get("2").cloned().unwrap_or_default();
+        assert_eq!((v2.requests, v2.errors, v2.latency_count), (100, 10, 100));
+        assert_eq!(
+            v2.latency_buckets,
+            vec![LatencyBucket { le: 0.05, count: 40 }, LatencyBucket { le: 0.1, count: 80 }]
+        );
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn labels_with_escapes_and_commas() {
+        let labels = parse_labels(r#"a="x,y",b="q\"z""#);
+        assert_eq!(labels.get("a").map(String::as_str), Some("x,y"));
+        assert_eq!(labels.get("b").map(String::as_str), Some("q\"z"));
+    }
+}
