@@ -146,9 +146,9 @@ async fn creates_children_writes_status_and_is_idempotent() {
     let applied = apply(&api, &m).await.resource_version();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = resource_versions(&h.client, "sentiment").await;
-    // Children untouched; the model holds whatever the user's apply left (the operator
-    // wrote nothing after it).
-    assert_eq!(before[1..], after[1..]);
+    // Neither the model nor its children change: the same apply is a no-op, and the
+    // operator writes nothing after it.
+    assert_eq!(before, after);
     assert_eq!(after[0].1, applied);
     assert!(h.metrics.render().contains("berth_operator_reconciles_total{result=\"ok\"}"));
     assert!(

@@ -187,16 +187,22 @@ pub fn apply(
         fieldset::remove_value(&mut obj, p);
     }
 
-    let now = meta::now();
-    entries.retain(|e| !is_mine(e));
-    entries.push(Entry {
+    let mine = Entry {
         manager: manager.to_string(),
         operation: "Apply".into(),
         api_version: api_version.to_string(),
         subresource: None,
-        time: now,
+        time: meta::now(),
         fields: new_set,
-    });
+    };
+    // Keep the entry where it was, so re-applying the same configuration leaves
+    // managedFields equal (up to times) and the write is recognised as a no-op.
+    let mut seen = false;
+    entries.retain(|e| !is_mine(e) || !std::mem::replace(&mut seen, true));
+    match entries.iter().position(is_mine) {
+        Some(index) => entries[index] = mine,
+        None => entries.push(mine),
+    }
     write_entries(&mut obj, entries);
     Ok(Applied { object: obj })
 }

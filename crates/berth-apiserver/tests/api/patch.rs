@@ -135,5 +135,10 @@ async fn server_side_apply() {
         .await
         .unwrap();
     assert!(managers(&c).contains(&("carol".to_string(), "Update".to_string())));
+    // Re-applying bob's unchanged configuration is a no-op: no new resourceVersion, even
+    // though another manager's entry now follows bob's.
+    let again =
+        api.patch("s", &PatchParams::apply("bob").force(), &Patch::Apply(cfg(json!({"a": "9"})))).await.unwrap();
+    assert_eq!(again.metadata.resource_version, c.metadata.resource_version);
     h.shutdown().await.unwrap();
 }
