@@ -1,0 +1,298 @@
+//! `make bench`: berth-serve against (a) raw ONNX Runtime called in-process
+//! with its best batch size (the ceiling) and (b) the KServe Python model
+//! server serving the same ONNX model (when `.cache/kserve-venv` exists),
+//! with one closed-loop load generator at concurrency 1, 4 and 16 on two
+//! workloads: every request 128 tokens, and every request a short text of at
+//! most 16 tokens. Same machine, same model (MiniLM), same thread budget,
+//! one run. Prints a Markdown table and writes it to target/bench/serve.md.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::TensorRef;
+use serde_json::{Value, json};
+
+const CONCURRENCY: [usize; 3] = [1, 4, 16];
+
+/// Request body for the i-th request of a workload.
+type BodyOf = Arc<dyn Fn(usize) -> Value + Send + Sync>;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn models() -> PathBuf {
+    std::env::var_os("BERTH_MODELS").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/models"))
+}
+
+fn ort_lib() -> PathBuf {
+    std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/ort/libonnxruntime.so"))
+}
+
+fn seconds() -> f64 {
+    std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5.0)
+}
+
+fn threads() -> usize {
+    std::env::var("BENCH_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// A text of exactly 128 tokens for MiniLM's tokenizer (126 words + [CLS] + [SEP]).
+fn long_text() -> String {
+    let words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog"];
+    (0..126).map(|i| words[i % words.len()]).collect::<Vec<_>>().join(" ")
+}
+
+/// Short texts of at most 16 tokens.
+fn short_texts() -> Vec<&'static str> {
+    vec![
+        "A man is playing a guitar.",
+        "Someone plays a guitar.",
+        "The stock market fell today.",
+        "Hello world",
+        "I loved this movie, it was wonderful!",
+        "This was the worst film I have ever seen.",
+        "How do I reset my password?",
+        "The train leaves at noon.",
+    ]
+}
+
+#[derive(Clone, Copy)]
+struct Point {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// Raw ONNX Runtime: the best throughput in rows/s over batch sizes, on
+/// pre-tokenized rows of `len` tokens (tokenization excluded: the ceiling).
+fn raw_ort(env: &ort::environment::Environment, len: usize) -> (f64, usize) {
+    let mut session = Session::builder(env)
+        .unwrap()
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .unwrap()
+        .with_intra_threads(threads())
+        .unwrap()
+        .with_inter_threads(1)
+        .unwrap()
+        .commit_from_file(models().join("minilm/1/model.onnx"))
+        .unwrap();
+    let mut best = (0.0, 1);
+    for batch in [1usize, 2, 4, 8, 16, 32] {
+        let ids: Vec<i64> =
+            (0..batch * len).map(|i| if i % len == 0 { 101 } else { 2000 + (i % 500) as i64 }).collect();
+        let mask = vec![1i64; batch * len];
+        let types = vec![0i64; batch * len];
+        let mut run = || {
+            let inputs = ort::inputs! {
+                "input_ids" => TensorRef::from_array_view(([batch, len], &ids[..])).unwrap(),
+                "attention_mask" => TensorRef::from_array_view(([batch, len], &mask[..])).unwrap(),
+                "token_type_ids" => TensorRef::from_array_view(([batch, len], &types[..])).unwrap(),
+            };
+            let out = session.run(inputs).unwrap();
+            std::hint::black_box(out["last_hidden_state"].try_extract_tensor::<f32>().unwrap().1[0]);
+        };
+        run();
+        let started = Instant::now();
+        let mut rows = 0;
+        while started.elapsed().as_secs_f64() < seconds() / 2.0 {
+            run();
+            rows += batch;
+        }
+        let rps = rows as f64 / started.elapsed().as_secs_f64();
+        eprintln!("raw onnxruntime len {len} batch {batch}: {rps:.1} rows/s");
+        if rps > best.0 {
+            best = (rps, batch);
+        }
+    }
+    best
+}
+
+/// Closed loop: `concurrency` clients each send one text per request,
+/// back to back, for the bench duration.
+fn closed_loop(url: &str, body_of: BodyOf, concurrency: usize) -> Point {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
+        // Warm the connections and the server.
+        for i in 0..concurrency * 2 {
+            client.post(url).json(&body_of(i)).send().await.unwrap().bytes().await.unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs_f64(seconds());
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for c in 0..concurrency {
+            let (client, url, body_of) = (client.clone(), url.to_string(), Arc::clone(&body_of));
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::new();
+                let mut i = c;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let resp = client.post(&url).json(&body_of(i)).send().await.unwrap();
+                    assert!(resp.status().is_success(), "{}", resp.status());
+                    resp.bytes().await.unwrap();
+                    lat.push(t.elapsed().as_secs_f64());
+                    i += concurrency;
+                }
+                lat
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        all.sort_by(f64::total_cmp);
+        let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)] * 1e3;
+        Point { rps: all.len() as f64 / elapsed, p50_ms: pct(0.50), p99_ms: pct(0.99) }
+    })
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_ready(url: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let client = reqwest::Client::new();
+        while Instant::now() < deadline {
+            if client.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{url} never became ready");
+    });
+}
+
+fn start_berth(extra: &[String]) -> (Proc, String) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_berth-serve"))
+        .args(["--model_name=minilm", "--host=127.0.0.1", "--port=0", "--log-format=json"])
+        .arg(format!("--model_base_path={}", models().join("minilm").display()))
+        .arg(format!("--rest_api_port={port}"))
+        .arg(format!("--ort_library={}", ort_lib().display()))
+        .arg(format!("--threads={}", threads()))
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&format!("{base}/v2/health/ready"));
+    (Proc(child), format!("{base}/v2/models/minilm/infer"))
+}
+
+/// KServe's Python server with a custom onnxruntime model; None when the
+/// venv is missing. `workers` processes with `ort_threads` threads each.
+fn start_kserve(workers: usize, ort_threads: usize) -> Option<(Proc, String)> {
+    let python = root().join(".cache/kserve-venv/bin/python");
+    if !python.is_file() {
+        return None;
+    }
+    let port = free_port();
+    let child = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/kserve_minilm.py"))
+        .arg(format!("--model_dir={}", models().join("minilm/1").display()))
+        .arg(format!("--http_port={port}"))
+        .arg(format!("--grpc_port={}", free_port()))
+        .arg(format!("--workers={workers}"))
+        .arg(format!("--ort_threads={ort_threads}"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(root().join("target/bench/kserve.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&format!("{base}/v2/models/minilm/ready"));
+    Some((Proc(child), format!("{base}/v2/models/minilm/infer")))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn body(text: &str) -> Value {
+    json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": [text]}]})
+}
+
+fn main() {
+    std::fs::create_dir_all(root().join("target/bench")).unwrap();
+    if !models().join("minilm/1/model.onnx").is_file() {
+        eprintln!("bench: no MiniLM under {} (run `make models`)", models().display());
+        std::process::exit(1);
+    }
+    let env = ort::init_from(ort_lib()).unwrap().with_name("bench").build().unwrap();
+    let long = long_text();
+    let shorts = short_texts();
+    let workloads: Vec<(&str, BodyOf, usize)> = vec![
+        ("128 tokens", Arc::new(move |_| body(&long)), 128),
+        ("short (<=16 tokens)", Arc::new(move |i| body(shorts[i % shorts.len()])), 12),
+    ];
+    let mut out = String::new();
+    out.push_str(&format!(
+        "MiniLM-L6 (all-MiniLM-L6-v2, ONNX), {} threads, {} s per point, closed loop, one text per request.\n\n",
+        threads(),
+        seconds()
+    ));
+    out.push_str("| workload | server | concurrency | req/s | p50 ms | p99 ms | vs raw ORT | vs KServe best |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
+    for (name, body_of, raw_len) in workloads {
+        let (raw, raw_batch) = raw_ort(&env, raw_len);
+        let mut rows: Vec<(String, usize, Point)> = Vec::new();
+        let mut kserve_best = [0.0f64; 3];
+        for (label, workers, ort_threads) in [("KServe 1 worker", 1, threads()), ("KServe 2 workers x 1 thread", 2, 1)]
+        {
+            let Some((_proc, url)) = start_kserve(workers, ort_threads) else {
+                eprintln!(
+                    "bench: .cache/kserve-venv missing; KServe skipped (run crates/berth-serve/benches/setup-kserve.sh)"
+                );
+                break;
+            };
+            for (k, &c) in CONCURRENCY.iter().enumerate() {
+                let p = closed_loop(&url, Arc::clone(&body_of), c);
+                kserve_best[k] = kserve_best[k].max(p.rps);
+                rows.push((label.to_string(), c, p));
+            }
+        }
+        {
+            let (_proc, url) = start_berth(&[]);
+            for &c in &CONCURRENCY {
+                rows.push(("berth-serve".into(), c, closed_loop(&url, Arc::clone(&body_of), c)));
+            }
+        }
+        out.push_str(&format!(
+            "| {name} | raw onnxruntime (batch {raw_batch}) | - | {raw:.1} rows/s | - | - | 1.00 | - |\n"
+        ));
+        for (label, c, p) in rows {
+            let k = CONCURRENCY.iter().position(|&x| x == c).unwrap_or(0);
+            let vs_k = if kserve_best[k] > 0.0 { format!("{:.2}", p.rps / kserve_best[k]) } else { "n/a".into() };
+            out.push_str(&format!(
+                "| {name} | {label} | {c} | {:.1} | {:.2} | {:.2} | {:.2} | {vs_k} |\n",
+                p.rps,
+                p.p50_ms,
+                p.p99_ms,
+                p.rps / raw
+            ));
+        }
+    }
+    println!("\n{out}");
+    let dir = root().join("target/bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("serve.md"), &out).unwrap();
+    eprintln!("bench: table written to {}", dir.join("serve.md").display());
+}

@@ -1,0 +1,254 @@
+//! Command line. The flag names are TF Serving's (`--model_name`,
+//! `--model_base_path`, `--rest_api_port`, `--port`,
+//! `--file_system_poll_wait_seconds`) so berth-serve drops in where
+//! tensorflow_model_server ran; the batching and runtime knobs follow the
+//! BertModel's `spec.serving`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::config::{Normalize, ServingConfig, Truncation};
+use crate::manager::VersionPolicy;
+use crate::manager::controlled::ControlledSource;
+use crate::server::{ServerOptions, Source};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TruncationArg {
+    Truncate,
+    Reject,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NormalizeArg {
+    Auto,
+    True,
+    False,
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "berth-serve",
+    version,
+    about = "Serve BERT models: Open Inference Protocol V2 (REST + gRPC), TF Serving model status, hot-swapped versions"
+)]
+pub struct Args {
+    /// Name the model is served under.
+    #[arg(long = "model_name", default_value = "default")]
+    pub model_name: String,
+    /// Model repository: version N lives in {base}/{N}/.
+    #[arg(long = "model_base_path", env = "BERTH_MODEL_BASE_PATH")]
+    pub model_base_path: PathBuf,
+    /// Address to listen on.
+    #[arg(long = "host", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+    /// REST port (0: any free port).
+    #[arg(long = "rest_api_port", default_value_t = 8501)]
+    pub rest_api_port: u16,
+    /// gRPC port (0: any free port).
+    #[arg(long = "port", default_value_t = 8500)]
+    pub port: u16,
+    /// Seconds between polls of the base path; 0 reads it once.
+    #[arg(long = "file_system_poll_wait_seconds", default_value_t = 1.0)]
+    pub file_system_poll_wait_seconds: f64,
+    /// Versions to serve: latest[:N], all, or specific:V1,V2.
+    #[arg(long = "model_version_policy", alias = "version_policy", default_value = "latest")]
+    pub model_version_policy: String,
+    /// Most rows in one session run.
+    #[arg(long = "max_batch_size", default_value_t = 32)]
+    pub max_batch_size: usize,
+    /// Longest wait for a batch to fill, e.g. 2ms, 500us, 0.01s (bare number: milliseconds).
+    #[arg(long = "max_batch_delay", default_value = "2ms", value_parser = parse_duration)]
+    pub max_batch_delay: Duration,
+    /// Longest input in tokens, special tokens included.
+    #[arg(long = "max_sequence_length", default_value_t = 128)]
+    pub max_sequence_length: usize,
+    /// What to do with longer inputs.
+    #[arg(long = "truncation", value_enum, default_value_t = TruncationArg::Truncate)]
+    pub truncation: TruncationArg,
+    /// ONNX Runtime intra-op threads per session (default: all cores / sessions).
+    #[arg(long = "threads")]
+    pub threads: Option<usize>,
+    /// Sessions per version (each with its own worker).
+    #[arg(long = "sessions", default_value_t = 1)]
+    pub sessions: usize,
+    /// Requests waiting per version before new ones get 429 / RESOURCE_EXHAUSTED.
+    #[arg(long = "queue_capacity", default_value_t = 256)]
+    pub queue_capacity: usize,
+    /// L2-normalise embeddings (auto: when the model directory says so).
+    #[arg(long = "normalize", value_enum, default_value_t = NormalizeArg::Auto)]
+    pub normalize: NormalizeArg,
+    /// Largest request body / gRPC message in bytes.
+    #[arg(long = "max_request_bytes", default_value_t = 16 * 1024 * 1024)]
+    pub max_request_bytes: usize,
+    /// Warm every sequence-length bucket before a version is AVAILABLE.
+    #[arg(long = "warmup", default_value_t = true, action = clap::ArgAction::Set)]
+    pub warmup: bool,
+    /// After SIGTERM: seconds of readiness=false before listeners close.
+    #[arg(long = "drain_grace_seconds", default_value_t = 0.0)]
+    pub drain_grace_seconds: f64,
+    /// Longest wait for an unloading version's in-flight requests.
+    #[arg(long = "drain_timeout_seconds", default_value_t = 30.0)]
+    pub drain_timeout_seconds: f64,
+    /// ONNX Runtime shared library.
+    #[arg(long = "ort_library", env = "ORT_DYLIB_PATH")]
+    pub ort_library: Option<PathBuf>,
+    /// Log format.
+    #[arg(long = "log-format", alias = "log_format", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Controlled mode: the BertModel whose status.traffic this pod converges on.
+    #[arg(long = "bertmodel_name", env = "BERTH_MODEL_NAME")]
+    pub bertmodel_name: Option<String>,
+    /// Its namespace (the downward API's metadata.namespace).
+    #[arg(long = "bertmodel_namespace", env = "BERTH_MODEL_NAMESPACE", default_value = "default")]
+    pub bertmodel_namespace: String,
+    /// This pod's name (downward API), for status.canaryPods.
+    #[arg(long = "pod_name", env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// Write {"rest": ADDR, "grpc": ADDR} here once listening (for tests and tooling).
+    #[arg(long = "address_file")]
+    pub address_file: Option<PathBuf>,
+}
+
+/// `2ms`, `500us`, `0.01s`, `1m`... or a bare number of milliseconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    let seconds = match unit.trim() {
+        "" | "ms" => value / 1e3,
+        "us" | "µs" => value / 1e6,
+        "ns" => value / 1e9,
+        "s" => value,
+        "m" => value * 60.0,
+        other => return Err(format!("unknown unit {other:?} in {s:?} (ns, us, ms, s, m)")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+fn seconds(name: &str, v: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(v).map_err(|e| format!("--{name}: {e}"))
+}
+
+impl Args {
+    pub fn into_options(self) -> Result<ServerOptions, String> {
+        let policy: VersionPolicy = self.model_version_policy.parse().map_err(|e| format!("{e}"))?;
+        let sessions = self.sessions.max(1);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let serving = ServingConfig {
+            max_batch_size: self.max_batch_size.max(1),
+            max_batch_delay: self.max_batch_delay,
+            max_sequence_length: self.max_sequence_length.max(2),
+            truncation: match self.truncation {
+                TruncationArg::Truncate => Truncation::Truncate,
+                TruncationArg::Reject => Truncation::Reject,
+            },
+            threads: self.threads.unwrap_or((cores / sessions).max(1)).max(1),
+            sessions,
+            queue_capacity: self.queue_capacity.max(1),
+            normalize: match self.normalize {
+                NormalizeArg::Auto => Normalize::Auto,
+                NormalizeArg::True => Normalize::Always,
+                NormalizeArg::False => Normalize::Never,
+            },
+            warmup: self.warmup,
+            drain_timeout: seconds("drain_timeout_seconds", self.drain_timeout_seconds)?,
+            ort_library: self.ort_library,
+        };
+        let interval = seconds("file_system_poll_wait_seconds", self.file_system_poll_wait_seconds)?;
+        let source = match self.bertmodel_name {
+            Some(name) => Source::Controlled(ControlledSource {
+                name,
+                namespace: self.bertmodel_namespace,
+                pod_name: self.pod_name,
+                base: self.model_base_path,
+                recheck: interval,
+            }),
+            None => Source::Poll { base: self.model_base_path, policy, interval },
+        };
+        Ok(ServerOptions {
+            model_name: self.model_name,
+            source,
+            rest_addr: SocketAddr::new(self.host, self.rest_api_port),
+            grpc_addr: SocketAddr::new(self.host, self.port),
+            serving,
+            max_body_bytes: self.max_request_bytes,
+            drain_grace: seconds("drain_grace_seconds", self.drain_grace_seconds)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tf_serving_flags_parse() {
+        let args = Args::try_parse_from([
+            "berth-serve",
+            "--model_name=bert",
+            "--model_base_path=/models/bert",
+            "--rest_api_port=9000",
+            "--port",
+            "9001",
+            "--file_system_poll_wait_seconds=0.5",
+            "--model_version_policy=latest:2",
+            "--max_batch_delay=500us",
+            "--truncation=reject",
+            "--threads=2",
+            "--ort_library=/x/libonnxruntime.so",
+        ])
+        .unwrap();
+        let opts = args.into_options().unwrap();
+        assert_eq!(opts.model_name, "bert");
+        assert_eq!(opts.rest_addr.port(), 9000);
+        assert_eq!(opts.grpc_addr.port(), 9001);
+        assert_eq!(opts.serving.max_batch_delay, Duration::from_micros(500));
+        assert_eq!(opts.serving.truncation, Truncation::Reject);
+        assert_eq!(opts.serving.threads, 2);
+        let Source::Poll { policy, interval, .. } = opts.source else { panic!("standalone expected") };
+        assert_eq!(policy, VersionPolicy::Latest(2));
+        assert_eq!(interval, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn bertmodel_name_selects_controlled_mode() {
+        let args = Args::try_parse_from([
+            "berth-serve",
+            "--model_base_path=/models/sentiment",
+            "--bertmodel_name=sentiment",
+            "--bertmodel_namespace=ml",
+            "--pod_name=sentiment-abc",
+        ])
+        .unwrap();
+        let Source::Controlled(c) = args.into_options().unwrap().source else { panic!("controlled expected") };
+        assert_eq!((c.name.as_str(), c.namespace.as_str()), ("sentiment", "ml"));
+        assert_eq!(c.pod_name.as_deref(), Some("sentiment-abc"));
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("2ms").unwrap(), Duration::from_millis(2));
+        assert_eq!(parse_duration("5").unwrap(), Duration::from_millis(5));
+        assert_eq!(parse_duration("0.5s").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert!(parse_duration("2 parsecs").is_err());
+        assert!(parse_duration("-1ms").is_err());
+    }
+
+    #[test]
+    fn bad_policy_is_an_error() {
+        let args =
+            Args::try_parse_from(["berth-serve", "--model_base_path=/m", "--model_version_policy=newest"]).unwrap();
+        assert!(args.into_options().is_err());
+    }
+}

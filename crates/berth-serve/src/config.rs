@@ -1,0 +1,99 @@
+//! Serving configuration shared by every version of a model.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What to do with an input longer than `max_sequence_length` tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Truncation {
+    /// Keep the first tokens (the closing `[SEP]` is kept) and say so in the reply.
+    Truncate,
+    /// Answer 400 naming the input and its length.
+    Reject,
+}
+
+/// Whether embeddings are L2-normalised after mean pooling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Normalize {
+    /// Normalise when the version directory says so (sentence-transformers'
+    /// `modules.json` lists a `Normalize` module, or the manifest sets it).
+    Auto,
+    Always,
+    Never,
+}
+
+/// Knobs of one model's serving; the same for all of its versions.
+#[derive(Debug, Clone)]
+pub struct ServingConfig {
+    /// Most rows run in one session call.
+    pub max_batch_size: usize,
+    /// Longest time the first request of a batch waits for company. The
+    /// batcher only waits while more requests are on their way (tokenizing),
+    /// so a lone request never pays this delay.
+    pub max_batch_delay: Duration,
+    /// Longest input in tokens, special tokens included.
+    pub max_sequence_length: usize,
+    pub truncation: Truncation,
+    /// ONNX Runtime intra-op threads per session.
+    pub threads: usize,
+    /// Sessions (and worker threads) per version.
+    pub sessions: usize,
+    /// Requests waiting per version beyond which new ones are refused at once.
+    pub queue_capacity: usize,
+    pub normalize: Normalize,
+    /// Run every sequence-length bucket before a version becomes AVAILABLE.
+    pub warmup: bool,
+    /// How long an unloading version waits for its in-flight requests.
+    pub drain_timeout: Duration,
+    /// ONNX Runtime shared library; `ORT_DYLIB_PATH` when unset.
+    pub ort_library: Option<PathBuf>,
+}
+
+impl Default for ServingConfig {
+    fn default() -> Self {
+        Self {
+            max_batch_size: 32,
+            max_batch_delay: Duration::from_millis(2),
+            max_sequence_length: 128,
+            truncation: Truncation::Truncate,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            sessions: 1,
+            queue_capacity: 256,
+            normalize: Normalize::Auto,
+            warmup: true,
+            drain_timeout: Duration::from_secs(30),
+            ort_library: None,
+        }
+    }
+}
+
+impl ServingConfig {
+    /// Sequence-length buckets the warm-up runs: powers of two from 8 up to
+    /// the maximum, plus the maximum itself.
+    pub fn warmup_buckets(&self) -> Vec<usize> {
+        let max = self.max_sequence_length.max(2);
+        let mut out = Vec::new();
+        let mut len = 8usize;
+        while len < max {
+            out.push(len);
+            len *= 2;
+        }
+        out.push(max);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_end_at_the_maximum() {
+        let cfg = ServingConfig { max_sequence_length: 128, ..ServingConfig::default() };
+        assert_eq!(cfg.warmup_buckets(), vec![8, 16, 32, 64, 128]);
+        let cfg = ServingConfig { max_sequence_length: 100, ..ServingConfig::default() };
+        assert_eq!(cfg.warmup_buckets(), vec![8, 16, 32, 64, 100]);
+        let cfg = ServingConfig { max_sequence_length: 4, ..ServingConfig::default() };
+        assert_eq!(cfg.warmup_buckets(), vec![4]);
+    }
+}

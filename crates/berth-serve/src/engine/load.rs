@@ -1,0 +1,137 @@
+//! Loading a version directory: verify, read the task, build the tokenizer
+//! and the session pool, check the graph, warm every sequence-length bucket,
+//! then start the workers. Blocking; the manager runs it off the async runtime.
+
+use std::path::Path;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, mpsc};
+
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+
+use super::Row;
+use super::version::Version;
+use super::worker::{self, Runner, Shared};
+use crate::config::ServingConfig;
+use crate::manager::VersionId;
+use crate::metrics::VersionMetrics;
+use crate::model::{LoadError, TextTokenizer, hf_config, manifest, runtime, signature};
+
+pub const MODEL_FILE: &str = "model.onnx";
+
+pub fn load(
+    model: &str,
+    number: VersionId,
+    dir: &Path,
+    cfg: &ServingConfig,
+    metrics: VersionMetrics,
+) -> Result<Version, LoadError> {
+    let manifest = manifest::load_and_verify(dir)?;
+    let info = hf_config::read(dir, &manifest, cfg.normalize)?;
+    let tokenizer = TextTokenizer::from_dir(dir, cfg.max_sequence_length, cfg.truncation)?;
+    let model_path = dir.join(MODEL_FILE);
+    if !model_path.is_file() {
+        return Err(LoadError::io(
+            &model_path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no model.onnx in the version directory"),
+        ));
+    }
+    let env = runtime::environment(cfg.ort_library.as_deref())?;
+    let mut runners = Vec::with_capacity(cfg.sessions.max(1));
+    let mut sig = None;
+    for _ in 0..cfg.sessions.max(1) {
+        let session = build_session(&env, &model_path, cfg)?;
+        let (inputs, outputs) = signature::describe(&session);
+        let checked = signature::check(&inputs, &outputs, &info.task)?;
+        sig = Some(checked.clone());
+        runners.push(Runner::new(session, checked, info.task.clone()));
+    }
+    let signature =
+        sig.ok_or_else(|| LoadError::Session { path: model_path.clone(), message: "no session was created".into() })?;
+
+    let mut output_width = 0;
+    for runner in &mut runners {
+        output_width = warm_up(runner, cfg, tokenizer.vocab_size())?;
+    }
+    if let (Some(hidden), crate::model::Task::Embedding { .. }) = (info.hidden_size, &info.task)
+        && hidden != output_width
+    {
+        return Err(LoadError::Signature(format!(
+            "config.json says hidden_size {hidden}, the graph produces {output_width}"
+        )));
+    }
+
+    let (sender, rx) = mpsc::sync_channel(cfg.queue_capacity.max(1));
+    let shared = Arc::new(Shared {
+        rx: Mutex::new(rx),
+        incoming: AtomicUsize::new(0),
+        max_batch: cfg.max_batch_size.max(1),
+        max_delay: cfg.max_batch_delay,
+        metrics,
+    });
+    let mut workers = Vec::with_capacity(runners.len());
+    for (i, runner) in runners.into_iter().enumerate() {
+        let shared = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
+            .name(format!("{model}-v{number}-s{i}"))
+            .spawn(move || worker::run(shared, runner))
+            .map_err(|e| LoadError::Runtime(format!("starting a session worker: {e}")))?;
+        workers.push(handle);
+    }
+    Ok(Version {
+        model: model.to_string(),
+        number,
+        dir: dir.to_path_buf(),
+        info,
+        signature,
+        tokenizer,
+        output_width,
+        sender,
+        shared,
+        capacity: cfg.queue_capacity.max(1),
+        workers: Mutex::new(workers),
+    })
+}
+
+fn build_session(env: &ort::environment::Environment, path: &Path, cfg: &ServingConfig) -> Result<Session, LoadError> {
+    let err = |message: String| LoadError::Session { path: path.to_path_buf(), message };
+    Session::builder(env)
+        .map_err(|e| err(e.to_string()))?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| err(e.to_string()))?
+        .with_intra_threads(cfg.threads.max(1))
+        .map_err(|e| err(e.to_string()))?
+        .with_inter_threads(1)
+        .map_err(|e| err(e.to_string()))?
+        .commit_from_file(path)
+        .map_err(|e| err(e.to_string()))
+}
+
+/// Runs every sequence-length bucket at batch size 1 and at the largest batch
+/// that keeps one run under ~4k tokens, so the first real requests do not pay
+/// for ONNX Runtime's allocations and a graph that fails at run time is found
+/// before the version is served. Returns the output width.
+fn warm_up(runner: &mut Runner, cfg: &ServingConfig, vocab: usize) -> Result<usize, LoadError> {
+    // A plausible sentence: [CLS]-ish first token, ordinary ids, [SEP]-ish last.
+    let token = i64::try_from(vocab.saturating_sub(1).min(1000)).unwrap_or(0);
+    let mut width = 0;
+    let buckets = if cfg.warmup { cfg.warmup_buckets() } else { vec![cfg.max_sequence_length.clamp(2, 8)] };
+    for len in buckets {
+        let row = Row { ids: vec![token; len], type_ids: vec![0; len], mask: None };
+        let big = (4096 / len).clamp(1, cfg.max_batch_size.max(1));
+        let sizes: &[usize] = if cfg.warmup && big > 1 { &[1, big] } else { &[1] };
+        for &batch in sizes {
+            let rows: Vec<&Row> = std::iter::repeat_n(&row, batch).collect();
+            let mut bad = false;
+            width = runner
+                .run_chunk(&rows, |_, v| bad |= v.iter().any(|x| !x.is_finite()))
+                .map_err(|e| LoadError::Warmup(format!("sequence length {len}, batch {batch}: {e}")))?;
+            if bad {
+                return Err(LoadError::Warmup(format!(
+                    "sequence length {len}, batch {batch}: the output has NaN or infinite values"
+                )));
+            }
+        }
+    }
+    Ok(width)
+}

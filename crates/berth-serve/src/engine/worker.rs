@@ -1,0 +1,190 @@
+//! A worker thread owns one ONNX Runtime session (`Session::run` takes
+//! `&mut self`, so sessions are never shared) and loops: take a batch from the
+//! version's queue, pad it to its longest row, run it, apply the task head,
+//! answer each request.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ort::session::{Session, SessionInputValue};
+use ort::value::TensorRef;
+
+use super::InferError;
+use super::head::{mean_pool, softmax};
+use super::job::{Job, Output, Row};
+use crate::metrics::VersionMetrics;
+use crate::model::signature::{ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE_IDS};
+use crate::model::{Signature, Task};
+
+/// State shared by a version's submitters and its workers.
+pub(crate) struct Shared {
+    pub rx: Mutex<Receiver<Job>>,
+    /// Requests routed to this version that are still tokenizing: the
+    /// batcher waits for them (up to the delay) instead of running a partial
+    /// batch, and does not wait when nothing is on its way.
+    pub incoming: AtomicUsize,
+    pub max_batch: usize,
+    pub max_delay: Duration,
+    pub metrics: VersionMetrics,
+}
+
+/// One session and its reusable input buffers.
+pub(crate) struct Runner {
+    pub session: Session,
+    pub signature: Signature,
+    pub task: Task,
+    ids: Vec<i64>,
+    mask: Vec<i64>,
+    types: Vec<i64>,
+    scratch: Vec<f32>,
+}
+
+impl Runner {
+    pub fn new(session: Session, signature: Signature, task: Task) -> Self {
+        Self { session, signature, task, ids: Vec::new(), mask: Vec::new(), types: Vec::new(), scratch: Vec::new() }
+    }
+
+    /// Runs `rows` as one batch padded to the longest of them; `emit(i, v)`
+    /// receives row `i`'s head output. Returns the output width.
+    pub fn run_chunk(&mut self, rows: &[&Row], mut emit: impl FnMut(usize, &[f32])) -> Result<usize, InferError> {
+        let batch = rows.len();
+        let seq = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
+        let cells = batch * seq;
+        for buf in [&mut self.ids, &mut self.mask, &mut self.types] {
+            buf.clear();
+            buf.resize(cells, 0);
+        }
+        for (r, row) in rows.iter().enumerate() {
+            let at = r * seq;
+            self.ids[at..at + row.len()].copy_from_slice(&row.ids);
+            let types = row.type_ids.len().min(seq);
+            self.types[at..at + types].copy_from_slice(&row.type_ids[..types]);
+            match &row.mask {
+                Some(mask) => self.mask[at..at + mask.len()].copy_from_slice(mask),
+                None => self.mask[at..at + row.len()].fill(1),
+            }
+        }
+        let shape = [batch, seq];
+        let rt = |e: ort::Error| InferError::Runtime(e.to_string());
+        let mut inputs: Vec<(&str, SessionInputValue<'_>)> = vec![
+            (INPUT_IDS, TensorRef::from_array_view((shape, &self.ids[..])).map_err(rt)?.into()),
+            (ATTENTION_MASK, TensorRef::from_array_view((shape, &self.mask[..])).map_err(rt)?.into()),
+        ];
+        if self.signature.has_token_type_ids {
+            inputs.push((TOKEN_TYPE_IDS, TensorRef::from_array_view((shape, &self.types[..])).map_err(rt)?.into()));
+        }
+        let outputs = self.session.run(inputs).map_err(rt)?;
+        let value = outputs
+            .get(&self.signature.output)
+            .ok_or_else(|| InferError::Runtime(format!("the graph produced no {} output", self.signature.output)))?;
+        let (out_shape, data) = value.try_extract_tensor::<f32>().map_err(rt)?;
+        let dims: Vec<usize> = out_shape.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
+        match &self.task {
+            Task::Embedding { normalize } => {
+                let width = match dims[..] {
+                    [b, s, w] if b == batch && s == seq && w > 0 => w,
+                    _ => return Err(shape_error(&dims, &[batch, seq])),
+                };
+                self.scratch.resize(width, 0.0);
+                for r in 0..batch {
+                    let hidden = &data[r * seq * width..(r + 1) * seq * width];
+                    mean_pool(hidden, &self.mask[r * seq..(r + 1) * seq], width, *normalize, &mut self.scratch);
+                    emit(r, &self.scratch);
+                }
+                Ok(width)
+            }
+            Task::Classification { labels } => {
+                let width = match dims[..] {
+                    [b, w] if b == batch && w == labels.len() => w,
+                    _ => return Err(shape_error(&dims, &[batch, labels.len()])),
+                };
+                self.scratch.resize(width, 0.0);
+                for r in 0..batch {
+                    softmax(&data[r * width..(r + 1) * width], &mut self.scratch);
+                    emit(r, &self.scratch);
+                }
+                Ok(width)
+            }
+        }
+    }
+
+    /// Runs every row of `jobs` in chunks of at most `max_batch` rows and
+    /// answers each job.
+    fn run_jobs(&mut self, jobs: Vec<Job>, max_batch: usize, metrics: &VersionMetrics) {
+        let mut outputs: Vec<Vec<f32>> = jobs.iter().map(|_| Vec::new()).collect();
+        let index: Vec<(usize, usize)> =
+            jobs.iter().enumerate().flat_map(|(j, job)| (0..job.rows.len()).map(move |r| (j, r))).collect();
+        let mut width = 0;
+        let mut failure = None;
+        for chunk in index.chunks(max_batch.max(1)) {
+            let rows: Vec<&Row> = chunk.iter().map(|&(j, r)| &jobs[j].rows[r]).collect();
+            metrics.batch_size.observe(rows.len() as f64);
+            let result = self.run_chunk(&rows, |i, v| {
+                let (j, _) = chunk[i];
+                outputs[j].extend_from_slice(v);
+            });
+            match result {
+                Ok(w) => width = w,
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let embedding = matches!(self.task, Task::Embedding { .. });
+        for (job, data) in jobs.into_iter().zip(outputs) {
+            let reply = match &failure {
+                Some(message) => Err(InferError::Runtime(message.clone())),
+                None if embedding => Ok(Output::Embeddings { width, data }),
+                None => Ok(Output::Probabilities { width, data }),
+            };
+            // The caller may have gone away (timeout, disconnect); nothing to do then.
+            let _ = job.reply.send(reply);
+        }
+    }
+}
+
+fn shape_error(got: &[usize], want: &[usize]) -> InferError {
+    InferError::Runtime(format!("the graph output has shape {got:?}, expected {want:?} leading dimensions"))
+}
+
+/// The worker thread's loop; returns when the queue is closed and empty.
+pub(crate) fn run(shared: Arc<Shared>, mut runner: Runner) {
+    while let Some(jobs) = collect(&shared) {
+        runner.run_jobs(jobs, shared.max_batch, &shared.metrics);
+    }
+}
+
+/// Takes the next batch: blocks for the first job, then takes what is queued
+/// up to the batch size, waiting up to the delay only while requests are on
+/// their way. One worker collects at a time (the receiver's lock); the others
+/// are running the batches they collected.
+fn collect(shared: &Shared) -> Option<Vec<Job>> {
+    let rx = shared.rx.lock().ok()?;
+    let first = rx.recv().ok()?;
+    shared.metrics.queue_depth.dec();
+    let deadline = first.enqueued.max(Instant::now()) + shared.max_delay;
+    let mut rows = first.rows.len();
+    let mut jobs = vec![first];
+    while rows < shared.max_batch {
+        let next = match rx.try_recv() {
+            Ok(job) => Some(job),
+            Err(TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Empty) => {
+                let now = Instant::now();
+                if shared.incoming.load(Ordering::Acquire) == 0 || now >= deadline {
+                    None
+                } else {
+                    rx.recv_timeout(deadline - now).ok()
+                }
+            }
+        };
+        let Some(job) = next else { break };
+        shared.metrics.queue_depth.dec();
+        rows += job.rows.len();
+        jobs.push(job);
+    }
+    Some(jobs)
+}

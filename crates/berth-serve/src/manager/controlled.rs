@@ -1,0 +1,156 @@
+//! Controlled mode: the desired set is the pod's own BertModel's
+//! `status.traffic` (written by the operator). The server watches that one
+//! object with a field-selector watch (read-only access suffices) and keeps
+//! serving the last known state while the API server is unreachable.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_api::{BertModel, BertModelStatus};
+use futures::StreamExt;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use tokio::sync::watch;
+
+use super::repository::fingerprint;
+use super::{DesiredVersion, ModelManager, VersionId};
+
+/// Which BertModel this pod serves, and where its versions are mounted.
+#[derive(Debug, Clone)]
+pub struct ControlledSource {
+    pub name: String,
+    pub namespace: String,
+    /// This pod's name: while the operator lets only some pods load the
+    /// canary (`status.canaryPods`), the others skip it.
+    pub pod_name: Option<String>,
+    /// Version V lives in `{base}/{V}/`.
+    pub base: PathBuf,
+    /// How often the directories are re-checked (a listed version whose
+    /// files arrive later, or change after a failed load).
+    pub recheck: Duration,
+}
+
+/// The versions `status.traffic` lists, with their weights; None when the
+/// status has no traffic yet (then the last state is kept).
+pub fn desired_from_status(status: &BertModelStatus, base: &Path, pod: Option<&str>) -> Option<Vec<DesiredVersion>> {
+    if status.traffic.is_empty() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for target in &status.traffic {
+        let version: VersionId = match target.version.parse() {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "status.traffic lists a version that cannot be a directory; skipped");
+                continue;
+            }
+        };
+        let is_canary = status.canary_version.as_deref() == Some(target.version.as_str());
+        let allowed = match (&status.canary_pods, pod) {
+            (Some(pods), Some(pod)) if is_canary => pods.iter().any(|p| p == pod),
+            _ => true,
+        };
+        if !allowed {
+            continue;
+        }
+        let dir = base.join(version.as_str());
+        out.push(DesiredVersion { fingerprint: fingerprint(&dir), dir, version, weight: Some(target.weight) });
+    }
+    Some(out)
+}
+
+/// Watches the BertModel until `shutdown`; applies every new traffic table
+/// and re-checks the directories every `recheck`.
+pub async fn run(manager: Arc<ModelManager>, source: ControlledSource, mut shutdown: watch::Receiver<bool>) {
+    let client = match Client::try_default().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "no Kubernetes client configuration; controlled mode cannot start");
+            return;
+        }
+    };
+    let api: Api<BertModel> = Api::namespaced(client, &source.namespace);
+    let config = watcher::Config::default().fields(&format!("metadata.name={}", source.name));
+    let mut events = watcher(api, config).default_backoff().boxed();
+    let mut last_status: Option<BertModelStatus> = None;
+    let mut last_applied: Option<Vec<DesiredVersion>> = None;
+    let mut recheck = tokio::time::interval(source.recheck.max(Duration::from_millis(100)));
+    tracing::info!(name = %source.name, namespace = %source.namespace, "watching the BertModel");
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = recheck.tick() => {}
+            event = events.next() => match event {
+                None => {
+                    tracing::warn!("the BertModel watch ended; keeping the last state");
+                    return;
+                }
+                Some(Err(e)) => {
+                    // The stream retries with backoff; the versions keep serving.
+                    tracing::warn!(error = %e, "watching the BertModel failed; keeping the last state");
+                    continue;
+                }
+                Some(Ok(watcher::Event::Apply(bm) | watcher::Event::InitApply(bm))) => {
+                    last_status = bm.status;
+                }
+                Some(Ok(watcher::Event::Delete(_))) => {
+                    tracing::info!("the BertModel was deleted; keeping the last state until the pod stops");
+                    continue;
+                }
+                Some(Ok(watcher::Event::Init | watcher::Event::InitDone)) => continue,
+            },
+        }
+        let Some(status) = &last_status else { continue };
+        let Some(desired) = desired_from_status(status, &source.base, source.pod_name.as_deref()) else { continue };
+        if last_applied.as_ref() != Some(&desired) {
+            tracing::info!(
+                traffic = ?desired.iter().map(|d| (d.version.to_string(), d.weight)).collect::<Vec<_>>(),
+                "converging on status.traffic"
+            );
+            manager.apply(&desired);
+            last_applied = Some(desired);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_api::TrafficTarget;
+
+    fn status(traffic: &[(&str, f64)]) -> BertModelStatus {
+        BertModelStatus {
+            traffic: traffic.iter().map(|(v, w)| TrafficTarget { version: v.to_string(), weight: *w }).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn traffic_becomes_desired_versions() {
+        let base = Path::new("/models/m");
+        let d = desired_from_status(&status(&[("2", 95.0), ("3", 5.0)]), base, None).unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[1].version.as_str(), "3");
+        assert_eq!(d[1].dir, base.join("3"));
+        assert_eq!(d[1].weight, Some(5.0));
+        assert!(desired_from_status(&status(&[]), base, None).is_none());
+        // A name that could leave the base path is never loaded.
+        let d = desired_from_status(&status(&[("../etc", 100.0)]), base, None).unwrap();
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn only_listed_pods_load_the_canary() {
+        let mut s = status(&[("2", 100.0), ("3", 0.0)]);
+        s.canary_version = Some("3".into());
+        s.canary_pods = Some(vec!["pod-a".into()]);
+        let base = Path::new("/m");
+        let names = |pod| -> Vec<String> {
+            desired_from_status(&s, base, pod).unwrap().iter().map(|d| d.version.to_string()).collect()
+        };
+        assert_eq!(names(Some("pod-a")), ["2", "3"]);
+        assert_eq!(names(Some("pod-b")), ["2"]);
+        assert_eq!(names(None), ["2", "3"]);
+    }
+}

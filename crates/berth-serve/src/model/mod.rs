@@ -1,0 +1,15 @@
+//! Reading one version directory into something that can run: the manifest
+//! check, the task from `config.json`, the tokenizer, the ONNX sessions and
+//! the graph signature.
+
+pub mod error;
+pub mod hf_config;
+pub mod manifest;
+pub mod runtime;
+pub mod signature;
+pub mod tokenizer;
+
+pub use error::LoadError;
+pub use hf_config::{ModelInfo, Task};
+pub use signature::Signature;
+pub use tokenizer::{Encoded, TextTokenizer, TokenizeError};

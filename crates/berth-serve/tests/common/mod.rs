@@ -1,0 +1,184 @@
+//! Shared by the integration tests: finding the models and ONNX Runtime that
+//! `make models` produces, and running the real `berth-serve` binary on
+//! 127.0.0.1 ephemeral ports.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// `$BERTH_MODELS`, else the workspace's `.cache/models`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("BERTH_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/models"))
+}
+
+pub fn ort_library() -> PathBuf {
+    std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/ort/libonnxruntime.so"))
+}
+
+/// True when the models and the runtime exist. When they do not, the test
+/// says so and passes only if nobody asked for the models explicitly
+/// (`make test` sets BERTH_MODELS, so there a missing model fails).
+pub fn have_models() -> bool {
+    let ok = models_dir().join("tiny/1/model.onnx").is_file() && ort_library().is_file();
+    if !ok {
+        assert!(
+            std::env::var_os("BERTH_MODELS").is_none(),
+            "BERTH_MODELS is set but {} has no models or {} is missing: run `make models`",
+            models_dir().display(),
+            ort_library().display()
+        );
+        eprintln!("skipped: no models under {} (run `make models`)", models_dir().display());
+    }
+    ok
+}
+
+pub fn reference(model: &str) -> Value {
+    let path = models_dir().join("reference").join(format!("{model}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// Copies a version directory (files only) to `to`, atomically: the copy is
+/// made beside it and renamed, like a deployment tool would.
+pub fn copy_version(from: &Path, to: &Path) {
+    let parent = to.parent().unwrap();
+    let tmp = parent.join(format!(".tmp-{}", to.file_name().unwrap().to_string_lossy()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), tmp.join(entry.file_name())).unwrap();
+    }
+    std::fs::rename(&tmp, to).unwrap();
+}
+
+/// A running `berth-serve` process; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub rest: String,
+    pub grpc: String,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts the binary with `--model_name NAME --model_base_path BASE` and
+    /// `extra` flags; returns once it listens (not necessarily ready).
+    pub fn start(name: &str, base: &Path, extra: &[&str]) -> Server {
+        Self::start_with_env(name, base, extra, &[])
+    }
+
+    /// `start` with extra environment variables for the process.
+    pub fn start_with_env(name: &str, base: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let address_file = dir.path().join("addr.json");
+        let log = dir.path().join("server.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_berth-serve"))
+            .arg(format!("--model_name={name}"))
+            .arg(format!("--model_base_path={}", base.display()))
+            .args(["--host=127.0.0.1", "--rest_api_port=0", "--port=0"])
+            .arg(format!("--address_file={}", address_file.display()))
+            .arg(format!("--ort_library={}", ort_library().display()))
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr: Value = loop {
+            if let Ok(text) = std::fs::read_to_string(&address_file) {
+                break serde_json::from_str(&text).unwrap();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "berth-serve did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Server {
+            child,
+            rest: format!("http://{}", addr["rest"].as_str().unwrap()),
+            grpc: format!("http://{}", addr["grpc"].as_str().unwrap()),
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.rest)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until `/v2/health/ready` says 200.
+    pub async fn wait_ready(&self, client: &reqwest::Client) {
+        self.wait_for(client, "/v2/health/ready", |status, _| status == 200).await;
+    }
+
+    /// Polls `path` until `ok(status, body)`; panics with the log after 60 s.
+    pub async fn wait_for(&self, client: &reqwest::Client, path: &str, ok: impl Fn(u16, &Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(resp) = client.get(self.url(path)).send().await {
+                let status = resp.status().as_u16();
+                let body: Value = resp.json().await.unwrap_or(Value::Null);
+                if ok(status, &body) {
+                    return body;
+                }
+            }
+            assert!(Instant::now() < deadline, "timed out waiting on {path}; log:\n{}", self.log_text());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM (the way Kubernetes stops a pod).
+    pub fn terminate(&self) {
+        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A V2 REST body with one BYTES input of `texts`.
+pub fn text_body(texts: &[&str]) -> Value {
+    serde_json::json!({
+        "inputs": [{"name": "text", "datatype": "BYTES", "shape": [texts.len()], "data": texts}]
+    })
+}
+
+/// Rows of a `[n, width]` FP32 output from a REST response.
+pub fn rows_of(resp: &Value, output: &str) -> Vec<Vec<f64>> {
+    let out = resp["outputs"].as_array().unwrap().iter().find(|o| o["name"] == output).unwrap();
+    let width = out["shape"][1].as_u64().unwrap() as usize;
+    let data: Vec<f64> = out["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    data.chunks(width).map(<[f64]>::to_vec).collect()
+}
+
+pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+}
+
+pub fn cosine(a: &[f64], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f64 = a.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let nb: f64 = b.iter().map(|x| x * x).sum::<f64>().sqrt();
+    dot / (na * nb)
+}

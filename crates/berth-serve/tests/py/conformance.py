@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""Third-party conformance: NVIDIA's tritonclient (HTTP and gRPC) against the
+real berth-serve binary. Reads health and metadata, runs inference with the
+client's defaults (binary tensor data) and with JSON data, and checks the
+answers against ONNX Runtime's reference outputs.
+
+usage: conformance.py --binary target/debug/berth-serve --models .cache/models
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+CHECKS = []
+
+
+def check(fn):
+    CHECKS.append(fn)
+    return fn
+
+
+class Server:
+    def __init__(self, binary, name, base, extra=()):
+        self.tmp = tempfile.TemporaryDirectory()
+        addr_file = os.path.join(self.tmp.name, "addr.json")
+        self.log = open(os.path.join(self.tmp.name, "server.log"), "w+")
+        self.proc = subprocess.Popen(
+            [binary, f"--model_name={name}", f"--model_base_path={base}", "--host=127.0.0.1",
+             "--rest_api_port=0", "--port=0", f"--address_file={addr_file}", *extra],
+            stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.time() + 60
+        while not os.path.exists(addr_file):
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("berth-serve did not start:\n" + self.log_text())
+            time.sleep(0.05)
+        addr = json.load(open(addr_file))
+        self.rest, self.grpc = addr["rest"], addr["grpc"]
+        self.http = httpclient.InferenceServerClient(self.rest)
+        self.grpcc = grpcclient.InferenceServerClient(self.grpc)
+        while not self._ready():
+            if time.time() > deadline:
+                raise RuntimeError("berth-serve not ready:\n" + self.log_text())
+            time.sleep(0.05)
+
+    def _ready(self):
+        try:
+            return self.http.is_server_ready()
+        except Exception:
+            return False
+
+    def log_text(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        assert self.proc.returncode == 0, f"exit {self.proc.returncode}\n{self.log_text()}"
+
+
+def reference(models, name):
+    with open(os.path.join(models, "reference", f"{name}.json")) as f:
+        ref = json.load(f)
+    texts = [i["text"] for i in ref["items"]]
+    return ref, texts
+
+
+def close(a, b, what):
+    diff = float(np.max(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))))
+    assert diff < 1e-4, f"{what}: max abs diff {diff}"
+
+
+def text_input(mod, texts, binary=None):
+    inp = mod.InferInput("text", [len(texts)], "BYTES")
+    arr = np.array([t.encode() for t in texts], dtype=np.object_)
+    if binary is None:
+        inp.set_data_from_numpy(arr)
+    else:
+        inp.set_data_from_numpy(arr, binary_data=binary)
+    return inp
+
+
+@check
+def health_and_metadata(ctx):
+    s = ctx["tiny"]
+    for c in (s.http, s.grpcc):
+        assert c.is_server_live()
+        assert c.is_server_ready()
+        assert c.is_model_ready("tiny")
+        assert c.is_model_ready("tiny", "1")
+    # An unknown version is not ready (HTTP: 404 -> False; gRPC: NOT_FOUND).
+    assert not s.http.is_model_ready("tiny", "7")
+    try:
+        s.grpcc.is_model_ready("tiny", "7")
+        raise AssertionError("gRPC ModelReady for an unknown version did not fail")
+    except InferenceServerException as e:
+        assert "NOT_FOUND" in str(e), str(e)
+    meta = s.http.get_server_metadata()
+    assert meta["name"] == "berth-serve", meta
+    assert "binary_tensor_data" in meta["extensions"]
+    gmeta = s.grpcc.get_server_metadata()
+    assert gmeta.name == "berth-serve"
+    mm = s.http.get_model_metadata("tiny")
+    assert mm["versions"] == ["1", "2"], mm
+    assert mm["outputs"] == [{"name": "embedding", "datatype": "FP32", "shape": [-1, 32]}], mm
+    names = [i["name"] for i in mm["inputs"]]
+    assert names[0] == "text" and "input_ids" in names, mm
+    gm = s.grpcc.get_model_metadata("tiny", "1")
+    assert gm.outputs[0].name == "embedding" and list(gm.outputs[0].shape) == [-1, 32]
+
+
+@check
+def http_infer_defaults_binary(ctx):
+    """Client defaults: binary input data, binary_data_output (no outputs named)."""
+    ref, texts = reference(ctx["models"], "tiny")
+    res = ctx["tiny"].http.infer("tiny", [text_input(httpclient, texts)], model_version="1")
+    emb = res.as_numpy("embedding")
+    assert emb.shape == (len(texts), 32), emb.shape
+    close(emb, [i["embedding"] for i in ref["items"]], "http binary")
+    assert res.get_response()["model_version"] == "1"
+
+
+@check
+def http_infer_json(ctx):
+    ref, texts = reference(ctx["models"], "tiny")
+    out = httpclient.InferRequestedOutput("embedding", binary_data=False)
+    res = ctx["tiny"].http.infer("tiny", [text_input(httpclient, texts, binary=False)], model_version="1",
+                                 outputs=[out], request_id="abc")
+    close(res.as_numpy("embedding"), [i["embedding"] for i in ref["items"]], "http json")
+    assert res.get_response()["id"] == "abc"
+
+
+@check
+def http_infer_ids(ctx):
+    ref, _ = reference(ctx["models"], "tiny")
+    item = ref["items"][0]
+    inputs = []
+    for name in ("input_ids", "attention_mask", "token_type_ids"):
+        inp = httpclient.InferInput(name, [1, len(item[name])], "INT64")
+        inp.set_data_from_numpy(np.array([item[name]], dtype=np.int64))
+        inputs.append(inp)
+    res = ctx["tiny"].http.infer("tiny", inputs, model_version="1")
+    close(res.as_numpy("embedding")[0], item["embedding"], "http ids")
+
+
+@check
+def grpc_infer(ctx):
+    ref, texts = reference(ctx["models"], "tiny")
+    res = ctx["tiny"].grpcc.infer("tiny", [text_input(grpcclient, texts)], model_version="1",
+                                  outputs=[grpcclient.InferRequestedOutput("embedding")])
+    close(res.as_numpy("embedding"), [i["embedding"] for i in ref["items"]], "grpc")
+    assert res.get_response().model_version == "1"
+    # Default version: the newest.
+    res = ctx["tiny"].grpcc.infer("tiny", [text_input(grpcclient, ["hello"])])
+    assert res.get_response().model_version == "2"
+
+
+@check
+def classifier_over_both(ctx):
+    ref, texts = reference(ctx["models"], "tiny-classifier")
+    s = ctx["classifier"]
+    want_p = [i["probabilities"] for i in ref["items"]]
+    want_l = [i["label"] for i in ref["items"]]
+    hres = s.http.infer("sentiment", [text_input(httpclient, texts)])
+    gres = s.grpcc.infer("sentiment", [text_input(grpcclient, texts)])
+    for res, what in ((hres, "http"), (gres, "grpc")):
+        close(res.as_numpy("probabilities"), want_p, what)
+        labels = [x.decode() if isinstance(x, bytes) else x for x in res.as_numpy("label").reshape(-1)]
+        assert labels == want_l, (what, labels, want_l)
+
+
+@check
+def errors_are_client_exceptions(ctx):
+    s = ctx["tiny"]
+    for client, mod in ((s.http, httpclient), (s.grpcc, grpcclient)):
+        for model, version, text in (("nope", "", "unknown model"), ("tiny", "9", "no version")):
+            try:
+                client.infer(model, [text_input(mod, ["x"])], model_version=version)
+            except InferenceServerException as e:
+                assert text in str(e), str(e)
+            else:
+                raise AssertionError(f"{model}/{version} did not fail")
+        try:
+            # The client checks shapes itself; change it after the data is set.
+            bad = mod.InferInput("text", [1], "BYTES")
+            bad.set_data_from_numpy(np.array([b"a"], dtype=np.object_))
+            bad.set_shape([3])
+            client.infer("tiny", [bad])
+        except InferenceServerException as e:
+            assert "holds 3 elements" in str(e), str(e)
+        else:
+            raise AssertionError("shape mismatch did not fail")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--models", required=True)
+    args = ap.parse_args()
+    ctx = {"models": args.models}
+    ctx["tiny"] = Server(args.binary, "tiny", os.path.join(args.models, "tiny"), ["--model_version_policy=all"])
+    ctx["classifier"] = Server(args.binary, "sentiment", os.path.join(args.models, "tiny-classifier"))
+    # "all" loads version 2 after version 1: wait for both.
+    deadline = time.time() + 60
+    while not ctx["tiny"].http.is_model_ready("tiny", "2"):
+        assert time.time() < deadline
+        time.sleep(0.05)
+    passed = failed = 0
+    for fn in CHECKS:
+        try:
+            fn(ctx)
+            passed += 1
+            print(f"ok     {fn.__name__}")
+        except Exception:
+            failed += 1
+            print(f"FAILED {fn.__name__}")
+            traceback.print_exc()
+    for s in (ctx["tiny"], ctx["classifier"]):
+        s.stop()
+    print(f"tritonclient-conformance: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

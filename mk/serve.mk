@@ -1,0 +1,30 @@
+# berth-serve: the inference server (crates/berth-serve).
+#   make serve-build        build the berth-serve binary
+#   make serve-test         its Rust tests (unit + real binary over REST/gRPC) and the
+#                           tritonclient conformance run
+#   make serve-conformance  NVIDIA tritonclient (HTTP + gRPC) against the real binary
+# The Rust integration tests also run in `make unit` (they need `make models`).
+
+SERVE_BIN := $(ROOT)/target/debug/berth-serve
+
+.PHONY: serve-build serve-test serve-conformance
+serve-build:
+	$(CARGO) build --locked -p berth-serve
+
+serve-test: models
+	$(CARGO) test --locked -p berth-serve
+	$(MAKE) --no-print-directory serve-conformance
+
+serve-conformance: models serve-build
+	$(MODELS_PY) $(ROOT)/crates/berth-serve/tests/py/conformance.py --binary $(SERVE_BIN) --models $(BERTH_MODELS)
+
+TEST_TARGETS += serve-conformance
+
+# make bench: berth-serve vs raw onnxruntime vs the KServe Python server (MiniLM,
+# concurrency 1/4/16, 128-token and short texts). BENCH_SECONDS per point (default 5).
+.PHONY: serve-bench
+serve-bench: models
+	@CACHE=$(CACHE) bash $(ROOT)/crates/berth-serve/benches/setup-kserve.sh
+	$(CARGO) bench --locked -p berth-serve --bench serve
+
+BENCH_TARGETS += serve-bench
