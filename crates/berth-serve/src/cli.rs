@@ -47,8 +47,9 @@ pub struct Args {
     /// Model repository: version N lives in {base}/{N}/.
     #[arg(long = "model_base_path", env = "BERTH_MODEL_BASE_PATH")]
     pub model_base_path: PathBuf,
-    /// Address to listen on.
-    #[arg(long = "host", default_value = "0.0.0.0")]
+    /// Address to listen on. berth-local sets BERTH_BIND_ADDRESS to the pod's own
+    /// loopback address, since its pods share the host's network.
+    #[arg(long = "host", env = "BERTH_BIND_ADDRESS", default_value = "0.0.0.0")]
     pub host: IpAddr,
     /// REST port (0: any free port).
     #[arg(long = "rest_api_port", default_value_t = 8501)]
