@@ -203,7 +203,7 @@ dashboard-drift:
 #   make images IMAGE_REGISTRY=ghcr.io/berth-dev IMAGE_TAG=0.1.0
 RELEASE_DIR    ?= $(ROOT)/target/release
 TF_RELEASE_DIR ?= $(ROOT)/target/tensorflow/release
-TF_LIB_DIR     ?= $(CACHE)/tensorflow/lib
+TF_LIB_DIR     ?= $(CACHE)/tf/lib
 ORT_LIB        ?= $(CACHE)/ort/libonnxruntime.so
 IMAGE_CONTEXT  := $(ROOT)/target/image-context
 IMAGE_REGISTRY ?= ghcr.io/berth-dev
@@ -241,7 +241,8 @@ image-serve-tensorflow:
 	@mkdir -p $(IMAGE_CONTEXT)/bin $(IMAGE_CONTEXT)/lib/tensorflow \
 	  && cp $(TF_RELEASE_DIR)/berth-serve $(IMAGE_CONTEXT)/bin/berth-serve-tensorflow \
 	  && cp -L $(ORT_LIB) $(IMAGE_CONTEXT)/lib/libonnxruntime.so \
-	  && cp -L $(TF_LIB_DIR)/*.so* $(IMAGE_CONTEXT)/lib/tensorflow/
+	  && cp -L $(TF_LIB_DIR)/libtensorflow_cc.so.2 $(TF_LIB_DIR)/libtensorflow_framework.so.2 $(IMAGE_CONTEXT)/lib/tensorflow/ \
+	  && ln -sf libtensorflow_cc.so.2 $(IMAGE_CONTEXT)/lib/tensorflow/libtensorflow.so
 	$(call docker-build,Dockerfile.serve-tensorflow,berth-serve-tensorflow)
 
 # Without docker the images cannot be built here; check what can be checked statically.

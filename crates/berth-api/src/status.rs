@@ -172,6 +172,8 @@ pub enum VersionState {
 }
 
 impl VersionState {
+    pub const ALL: [VersionState; 5] = [Self::Start, Self::Loading, Self::Available, Self::Unloading, Self::End];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Start => "START",
@@ -180,6 +182,12 @@ impl VersionState {
             Self::Unloading => "UNLOADING",
             Self::End => "END",
         }
+    }
+}
+
+impl std::fmt::Display for VersionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -1,40 +1,6 @@
-//! The per-version life cycle, with TF Serving's names.
+//! The per-version life cycle, with TF Serving's names: START (known, load not
+//! started) -> LOADING -> AVAILABLE (warmed up, eligible for traffic) -> UNLOADING
+//! (out of routing, finishing in-flight requests) -> END (unloaded, or failed to load,
+//! with the error kept beside it). One definition, shared with the operator.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VersionState {
-    /// Known (directory seen or listed in traffic), load not started.
-    Start,
-    Loading,
-    /// Warmed up and eligible for traffic.
-    Available,
-    /// Out of routing, finishing its in-flight requests.
-    Unloading,
-    /// Unloaded, or failed to load (then the error is kept beside it).
-    End,
-}
-
-impl VersionState {
-    pub const ALL: [VersionState; 5] = [
-        VersionState::Start,
-        VersionState::Loading,
-        VersionState::Available,
-        VersionState::Unloading,
-        VersionState::End,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VersionState::Start => "START",
-            VersionState::Loading => "LOADING",
-            VersionState::Available => "AVAILABLE",
-            VersionState::Unloading => "UNLOADING",
-            VersionState::End => "END",
-        }
-    }
-}
-
-impl std::fmt::Display for VersionState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use berth_api::VersionState;
