@@ -257,3 +257,11 @@ dockerfile-check:
 .PHONY: helm-e2e
 helm-e2e: k8s-tools
 	@$(PKG_SCRIPTS)/helm-e2e.sh
+
+# The same against a fresh `berth local` cluster, as part of `make test`.
+.PHONY: helm-e2e-local
+helm-e2e-local: k8s-tools ort
+	$(CARGO) build --locked -q -p berth-local -p berth-operator -p berth-serve
+	@CACHE=$(CACHE) $(PKG_SCRIPTS)/helm-e2e-local.sh
+
+TEST_TARGETS += helm-e2e-local

@@ -235,35 +235,13 @@ if [ -d "$STATE" ]; then
   case "$out" in *"was not running"*) ;; *) printf '%s\n' "$out" | indent ;; esac
 fi
 rm -rf "$STATE"
-# "Images" are the built binaries. Pods share this machine's network (each has its own
-# 127.1.x.y address), so the image wrappers bind the pod's address where a container
-# would bind 0.0.0.0, and the serving image carries its ONNX Runtime library, as the real
-# image does (deploy/docker/Dockerfile.serve).
 IMG="$DEMO/images"
-mkdir -p "$IMG"
-cat >"$IMG/berth-serve" <<EOF
-#!/bin/sh
-# ghcr.io/berth-dev/berth-serve on berth-local (written by scripts/demo.sh)
-export ORT_DYLIB_PATH='$ORT'
-exec '$BIN/berth-serve' --host "\$BERTH_POD_IP" "\$@"
-EOF
-cat >"$IMG/berth-operator" <<EOF
-#!/bin/sh
-# ghcr.io/berth-dev/berth-operator on berth-local (written by scripts/demo.sh):
-# an argument 0.0.0.0:PORT becomes the pod's own address POD_IP:PORT.
-n=\$#
-for a in "\$@"; do
-  case "\$a" in 0.0.0.0:*) a="\$BERTH_POD_IP:\${a#0.0.0.0:}" ;; esac
-  set -- "\$@" "\$a"
-done
-shift "\$n"
-exec '$BIN/berth-operator' "\$@"
-EOF
-chmod +x "$IMG/berth-serve" "$IMG/berth-operator"
+# shellcheck source=scripts/lib/local-images.sh
+source "$ROOT/scripts/lib/local-images.sh"
+write_local_images "$IMG" "$BIN" "$ORT"
+mapfile -t IMAGE_FLAGS < <(local_image_flags "$IMG")
 CLUSTER_UP=1
-"$BIN/berth" local up --state-dir "$STATE" --backoff-base-ms 2000 \
-  --image "ghcr.io/berth-dev/berth-serve:*=$IMG/berth-serve" \
-  --image "ghcr.io/berth-dev/berth-operator:*=$IMG/berth-operator" 2>&1 | indent
+"$BIN/berth" local up --state-dir "$STATE" --backoff-base-ms 2000 "${IMAGE_FLAGS[@]}" 2>&1 | indent
 export KUBECONFIG="$STATE/kubeconfig"
 [ -f "$KUBECONFIG" ] || die "berth local up did not write $KUBECONFIG"
 info "API server: $(k config view -o jsonpath='{.clusters[0].cluster.server}')"
