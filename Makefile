@@ -7,6 +7,10 @@ CACHE ?= $(ROOT)/.cache
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
+# Build every binary and test once, with the feature resolution `make unit` uses, so
+# that no later target rebuilds shared dependencies with another feature set.
+BUILD_ALL = $(CARGO) test --workspace --locked --no-run -q
+
 # Each mk/*.mk appends its test targets to TEST_TARGETS and bench targets to BENCH_TARGETS.
 TEST_TARGETS :=
 BENCH_TARGETS :=

@@ -12,9 +12,9 @@ operator-test:
 	$(CARGO) test --locked -p berth-operator
 
 operator-e2e: models
-	$(CARGO) build --locked -p berth-serve
+	$(BUILD_ALL)
 	ORT_DYLIB_PATH=$(CACHE)/ort/libonnxruntime.so \
-		$(CARGO) test --locked -p berth-operator --test e2e_local -- --ignored --nocapture
+		$(CARGO) test --workspace --locked --test e2e_local -- --ignored --nocapture
 TEST_TARGETS += operator-e2e
 
 # Benchmarks: 1,000 BertModels with replicas 0 (time to reconcile all, peak memory).
@@ -31,7 +31,7 @@ BENCH_TARGETS += operator-bench
 # against the Kubernetes $(KUBE_VERSION) schemas (kubernetes-validate, packaging venv).
 .PHONY: operator-render-check
 operator-render-check: k8s-tools
-	@$(CARGO) build -q --locked -p berth-operator
+	@$(BUILD_ALL)
 	@set -e; for f in $(ROOT)/deploy/examples/*.yaml; do \
 		$(ROOT)/target/debug/berth-operator render $$f; \
 	done | $(PKG_PY) $(PKG_SCRIPTS)/validate-manifests.py --kube-version $(KUBE_VERSION) --crd $(CRD_SRC) -

@@ -261,7 +261,7 @@ helm-e2e: k8s-tools
 # The same against a fresh `berth local` cluster, as part of `make test`.
 .PHONY: helm-e2e-local
 helm-e2e-local: k8s-tools ort
-	$(CARGO) build --locked -q -p berth-local -p berth-operator -p berth-serve
+	$(BUILD_ALL)
 	@CACHE=$(CACHE) $(PKG_SCRIPTS)/helm-e2e-local.sh
 
 TEST_TARGETS += helm-e2e-local

@@ -9,7 +9,7 @@ SERVE_BIN := $(ROOT)/target/debug/berth-serve
 
 .PHONY: serve-build serve-test serve-conformance
 serve-build:
-	$(CARGO) build --locked -p berth-serve
+	$(BUILD_ALL)
 
 serve-test: models
 	$(CARGO) test --locked -p berth-serve
