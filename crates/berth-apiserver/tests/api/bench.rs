@@ -13,6 +13,8 @@ use std::time::Instant;
 async fn bench_create_and_watch_fanout() {
     let (h, client) = server().await;
     let api = install_widgets(&client).await;
+    // The same process idle (server up, CRD installed, no objects) is the baseline.
+    let idle_rss = resident_kib();
     let n = 1000;
     let mut watchers = Vec::new();
     for _ in 0..10 {
@@ -49,5 +51,25 @@ async fn bench_create_and_watch_fanout() {
         (n * 10) as f64 / fanout.as_secs_f64(),
         n * 10
     );
+    let held_rss = resident_kib();
+    println!(
+        "memory: {} KiB resident idle, {} KiB with {n} objects and 10 watchers ({} KiB held, {:.1} KiB per object)",
+        idle_rss,
+        held_rss,
+        held_rss.saturating_sub(idle_rss),
+        held_rss.saturating_sub(idle_rss) as f64 / n as f64
+    );
     h.shutdown().await.unwrap();
+}
+
+/// This process's resident set (VmRSS) in KiB: server and clients share the process.
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
 }

@@ -120,6 +120,38 @@ fn mounted_paths() -> std::collections::BTreeSet<PathBuf> {
     out
 }
 
+/// Pods here share the host's filesystem (a container would have its own root), so a
+/// volume mounted over a host directory hides what the host keeps there. Orders the
+/// mounts so that none hides the source of a later one, and refuses a mount that would
+/// hide the container's own program, with a message that says so.
+pub fn order_for(mounts: &[Mount], program: &Path) -> Result<Vec<Mount>> {
+    if program.is_absolute()
+        && let Some(m) = mounts.iter().find(|m| program.starts_with(&m.target))
+    {
+        return Err(Error::ContainerConfig(format!(
+            "mountPath {} would hide the image binary {} (berth-local pods share the host filesystem; \
+             mount the volume elsewhere)",
+            m.target.display(),
+            program.display()
+        )));
+    }
+    let mut rest = mounts.to_vec();
+    let mut ordered = Vec::with_capacity(rest.len());
+    while !rest.is_empty() {
+        // Next: a mount whose target hides no other remaining mount's source.
+        let next = (0..rest.len())
+            .find(|&i| !rest.iter().enumerate().any(|(j, o)| j != i && o.source.starts_with(&rest[i].target)));
+        let Some(i) = next else {
+            return Err(Error::ContainerConfig(format!(
+                "volume mounts hide each other's sources on this host: {}",
+                rest.iter().map(|m| m.target.display().to_string()).collect::<Vec<_>>().join(", ")
+            )));
+        };
+        ordered.push(rest.remove(i));
+    }
+    Ok(ordered)
+}
+
 /// Wraps `program args` so it starts inside a private mount namespace with
 /// `mounts` in place. `unshare` and `sh` exec into the program, so the pid
 /// the kubelet signals is the container's own process.
@@ -178,6 +210,26 @@ mod tests {
         assert!(a[6].contains("mount --bind '/state/it'\\''s' '/models'"));
         assert!(a[6].contains("remount,bind,ro"));
         assert_eq!(&a[8..], &["/bin/echo".to_string(), "hi".to_string()]);
+    }
+
+    fn mount(source: &str, target: &str) -> Mount {
+        Mount { source: PathBuf::from(source), target: PathBuf::from(target), read_only: false }
+    }
+
+    #[test]
+    fn a_mount_over_another_mounts_source_goes_last() -> Result<()> {
+        let over_tmp = mount("/state/pod/volumes/tmp", "/tmp");
+        let from_tmp = mount("/tmp/checkout/state/pod/volumes/cache", "/var/cache/berth");
+        let ordered = order_for(&[over_tmp.clone(), from_tmp.clone()], Path::new("/usr/bin/app"))?;
+        assert_eq!(ordered, vec![from_tmp, over_tmp]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_mount_that_hides_the_program_is_refused() {
+        let err = order_for(&[mount("/state/v", "/tmp")], Path::new("/tmp/checkout/target/debug/berth-serve"));
+        let message = err.map(|_| ()).unwrap_err().to_string();
+        assert!(message.contains("mountPath /tmp would hide the image binary"), "{message}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 
 use super::expand::expand;
-use super::mounts::{Mount, wrap};
+use super::mounts::{Mount, order_for, wrap};
 use crate::error::{Error, Result};
 
 /// Resolved argv for a container, Kubernetes style: `command` replaces the
@@ -52,7 +52,7 @@ pub struct Spawn<'a> {
 pub fn spawn(s: &Spawn<'_>) -> Result<Child> {
     let (first, rest) = s.argv.split_first().ok_or_else(|| Error::ContainerConfig("empty command".into()))?;
     let (program, args) = match s.mounts {
-        Some(m) => wrap(m, first, rest),
+        Some(m) => wrap(&order_for(m, Path::new(first))?, first, rest),
         None => (first.clone(), rest.to_vec()),
     };
     let log = std::fs::OpenOptions::new()

@@ -126,8 +126,11 @@ pub fn deployment(model: &BertModel, config: &BuildConfig) -> Result<Deployment,
     let metadata = child_meta(model, name.clone())?;
     let namespace = metadata.namespace.clone().unwrap_or_default();
     let (base, models_volume) = model_base(&model.spec.source.uri);
-    let mut volumes = vec![empty_dir("tmp"), empty_dir("cache")];
-    let mut mounts = vec![mount("tmp", "/tmp"), mount("cache", CACHE_MOUNT)];
+    // One writable scratch volume (the root filesystem is read-only), deliberately not
+    // at /tmp: on berth-local pods share the host's filesystem, and a volume over /tmp
+    // would hide whatever the host keeps there (a checkout, its models, its binaries).
+    let mut volumes = vec![empty_dir("cache")];
+    let mut mounts = vec![mount("cache", CACHE_MOUNT)];
     if let Some(volume) = models_volume {
         volumes.push(volume);
         mounts.push(VolumeMount { read_only: Some(true), ..mount("models", MODELS_MOUNT) });
@@ -136,7 +139,7 @@ pub fn deployment(model: &BertModel, config: &BuildConfig) -> Result<Deployment,
         field_env(ENV_POD_NAME, "metadata.name"),
         EnvVar { name: ENV_MODEL_NAME.into(), value: Some(name.clone()), ..EnvVar::default() },
         field_env(ENV_MODEL_NAMESPACE, "metadata.namespace"),
-        EnvVar { name: "TMPDIR".into(), value: Some("/tmp".into()), ..EnvVar::default() },
+        EnvVar { name: "TMPDIR".into(), value: Some(CACHE_MOUNT.into()), ..EnvVar::default() },
     ];
     let env_from = model.spec.source.secret_name.as_ref().map(|secret| {
         vec![EnvFromSource {
@@ -288,7 +291,10 @@ mod tests {
         assert_eq!(p.service_account_name.as_deref(), Some("sentiment-berth-serve"));
         let requests = c.resources.clone().and_then(|r| r.requests).unwrap_or_default();
         assert!(requests.contains_key("cpu") && requests.contains_key("memory"));
-        assert!(c.volume_mounts.clone().unwrap_or_default().iter().any(|m| m.mount_path == "/tmp"));
+        let mounts = c.volume_mounts.clone().unwrap_or_default();
+        assert!(mounts.iter().any(|m| m.mount_path == CACHE_MOUNT), "a writable scratch volume");
+        let tmpdir = c.env.clone().unwrap_or_default().into_iter().find(|e| e.name == "TMPDIR");
+        assert_eq!(tmpdir.and_then(|e| e.value).as_deref(), Some(CACHE_MOUNT));
     }
 
     #[test]
