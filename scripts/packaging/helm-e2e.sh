@@ -28,7 +28,7 @@ cleanup() { "$HELM" uninstall "$RELEASE" -n "$NS" --wait >/dev/null 2>&1 || true
 trap cleanup EXIT
 
 echo "helm-e2e: helm install $RELEASE into namespace $NS"
-"$HELM" install "$RELEASE" "$ROOT/charts/berth" -n "$NS" --create-namespace --wait --timeout 5m \
+"$HELM" install "$RELEASE" "$ROOT/charts/berth" -n "$NS" --create-namespace --wait --timeout 3m \
   ${BERTH_HELM_E2E_VALUES:+-f "$BERTH_HELM_E2E_VALUES"}
 "$KUBECTL" -n "$NS" rollout status deployment/"$RELEASE"-operator --timeout 2m
 for _ in $(seq 60); do
