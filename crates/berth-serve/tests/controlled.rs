@@ -72,15 +72,7 @@ async fn get_json(client: &reqwest::Client, url: String) -> Value {
 async fn versions_answering(client: &reqwest::Client, server: &Server, n: usize) -> (usize, usize) {
     let (mut one, mut two) = (0, 0);
     for _ in 0..n {
-        let r: Value = client
-            .post(server.url("/v2/models/m/infer"))
-            .json(&text_body(&["hi"]))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = server.infer_texts(client, "/v2/models/m/infer", &["hi"]).await;
         match r["model_version"].as_str() {
             Some("1") => one += 1,
             Some("2") => two += 1,

@@ -138,15 +138,7 @@ async fn broken_versions_are_reported_and_never_served() {
     // Broken versions never answer: default traffic stays on 1, explicit
     // requests get 503 with the load error.
     for _ in 0..20 {
-        let r: Value = client
-            .post(server.url("/v2/models/tiny/infer"))
-            .json(&text_body(&["x"]))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let r: Value = server.infer_texts(&client, "/v2/models/tiny/infer", &["x"]).await;
         assert_eq!(r["model_version"], "1", "{r}");
     }
     for v in ["2", "3"] {

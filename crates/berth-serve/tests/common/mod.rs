@@ -122,6 +122,11 @@ impl Server {
     }
 
     /// Waits until `/v2/health/ready` says 200.
+    /// POST texts as a V2 BYTES input to `path` and return the JSON answer.
+    pub async fn infer_texts(&self, client: &reqwest::Client, path: &str, texts: &[&str]) -> Value {
+        client.post(self.url(path)).json(&text_body(texts)).send().await.unwrap().json().await.unwrap()
+    }
+
     pub async fn wait_ready(&self, client: &reqwest::Client) {
         self.wait_for(client, "/v2/health/ready", |status, _| status == 200).await;
     }
