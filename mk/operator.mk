@@ -3,18 +3,31 @@
 #
 #   make operator-test  unit, property and API-server tests of the operator (also run by
 #                       `make unit` through `cargo test --workspace`)
-#   make operator-e2e   real berth-serve pods on berth-local with the tiny models:
-#                       create -> Ready, rollout 1 -> 2 promoted, broken 3 rolled back
+#   make operator-e2e   real berth-serve pods on berth-local with the tiny models and
+#                       a load generator: rollouts, every rollback cause, operator and
+#                       pod restarts, pause/resume, scale-up, re-apply, delete
+#   make operator-fault-models  versions of the tiny model that fail requests or are
+#                       slow inside ONNX Runtime (scripts/build_fault_models.py)
 
 .PHONY: operator-test operator-e2e
 
 operator-test:
 	$(CARGO) test --locked -p berth-operator
 
-operator-e2e: models
+FAULT_MODELS := $(CACHE)/models/faults
+.PHONY: operator-fault-models
+operator-fault-models: models
+	@stamp=$(FAULT_MODELS)/.stamp-$$(cat $(ROOT)/scripts/build_fault_models.py $(CACHE)/models/tiny/2/model.onnx \
+	  | sha256sum | cut -c1-16); \
+	if [ ! -f $$stamp ]; then rm -rf $(FAULT_MODELS) && \
+	  $(MODELS_PY) $(ROOT)/scripts/build_fault_models.py --src $(CACHE)/models/tiny/2 --out $(FAULT_MODELS) \
+	  2> >(grep -v 'out of data bounds' >&2) && touch $$stamp; fi
+
+# One test at a time: each starts a cluster of real processes and times its rollbacks.
+operator-e2e: models operator-fault-models
 	$(BUILD_ALL)
 	ORT_DYLIB_PATH=$(CACHE)/ort/libonnxruntime.so \
-		$(CARGO) test --workspace --locked --test e2e_local -- --ignored --nocapture
+		$(CARGO) test --workspace --locked --test e2e_local -- --ignored --nocapture --test-threads=1
 TEST_TARGETS += operator-e2e
 
 # Benchmarks: 1,000 BertModels with replicas 0 (time to reconcile all, peak memory).

@@ -1,260 +1,88 @@
 //! End to end on berth-local: real berth-serve pods (local processes) serving the tiny
-//! models, driven by the operator. Needs `make models` and a built `berth-serve`;
-//! run with `make operator-e2e` (it is `#[ignore]`d in plain `cargo test`).
+//! models, driven by the operator, with a load generator running throughout. Needs
+//! `make models operator-fault-models` and a built `berth-serve`; run with
+//! `make operator-e2e` (the tests are `#[ignore]`d in plain `cargo test`, and run one
+//! at a time there because each starts its own cluster of real processes).
 
 // Test helpers outside #[test] fns: a failed setup should fail the test loudly.
 #![allow(clippy::unwrap_used)]
 
+mod e2e;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use berth_api::conditions::is_true;
-use berth_api::{BertModel, BertModelStatus, RejectionReason};
-use berth_local::cluster::{ClusterConfig, LocalCluster};
-use berth_local::images::{ImageMap, ImageRule};
-use berth_local::kubelet::Backoff;
-use berth_operator::build::BuildConfig;
-use berth_operator::controller::{self, Context, Metrics};
-use futures::FutureExt;
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use serde_json::json;
-use tokio::sync::watch;
+use berth_api::{BertModelStatus, Phase, RejectionReason};
+use e2e::load::Load;
+use e2e::{Harness, MODEL, models_dir};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{DeleteParams, ListParams};
+use kube::{Api, ResourceExt};
+use serde_json::{Value, json};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-/// The "image": berth-serve with the ONNX Runtime library a real image would bake in,
-/// listening on the pod's own loopback address.
-fn serve_wrapper(dir: &Path) -> PathBuf {
-    let root = root();
-    let script = dir.join("berth-serve-image");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nexport ORT_DYLIB_PATH={ort}\nexec {bin} --host \"$BERTH_POD_IP\" --warmup=false \"$@\"\n",
-            ort = root.join(".cache/ort/libonnxruntime.so").display(),
-            bin = root.join("target/debug/berth-serve").display(),
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    script
-}
-
-async fn wait_status(
-    api: &Api<BertModel>,
-    what: &str,
-    within: Duration,
-    mut seen: impl FnMut(&BertModelStatus),
-    done: impl Fn(&BertModelStatus) -> bool,
-) -> BertModelStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = api.get("tiny").await.ok().and_then(|m| m.status) {
-            seen(&status);
-            if done(&status) {
-                return status;
-            }
-        }
-        assert!(start.elapsed() < within, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The controller in this process, as `berth-operator run` would run it.
-fn start_operator(client: &kube::Client, metrics: &Arc<Metrics>) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        BuildConfig { serve_image: "ghcr.io/berth-dev/berth-serve:test".into() },
-        Arc::clone(metrics),
-        None,
-    ));
-    let (stop, mut rx) = watch::channel(false);
-    let shutdown = async move {
-        let _ = rx.wait_for(|s| *s).await;
-    }
-    .boxed()
-    .shared();
-    (stop, tokio::spawn(controller::run(ctx, vec!["default".into()], shutdown)))
-}
-
-/// Answers by version ("failed" for anything that is not a 200 with a version).
-type Tally = Arc<Mutex<BTreeMap<String, u64>>>;
-
-/// Sends requests to the ready serving pods, as a Service would, until `running` is
-/// cleared, counting the answers by version and every failure.
-fn load(client: kube::Client, running: Arc<AtomicBool>, tally: Tally) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let http = reqwest::Client::new();
-        let pods: Api<Pod> = Api::namespaced(client, "default");
-        let body = json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["a fine day"]}]});
-        let mut i = 0usize;
-        let mut ips: Vec<String> = Vec::new();
-        while running.load(Ordering::Acquire) {
-            if i.is_multiple_of(20)
-                && let Ok(list) = pods.list(&ListParams::default().labels("berth.dev/model=tiny")).await
-            {
-                ips = list
-                    .items
-                    .iter()
-                    .filter(|p| p.metadata.deletion_timestamp.is_none())
-                    .filter(|p| {
-                        p.status
-                            .as_ref()
-                            .and_then(|s| s.conditions.as_ref())
-                            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-                    })
-                    .filter_map(|p| p.status.as_ref().and_then(|s| s.pod_ip.clone()))
-                    .collect();
-            }
-            i += 1;
-            let Some(ip) = ips.get(i % ips.len().max(1)).cloned() else {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
-            };
-            let answer = http
-                .post(format!("http://{ip}:8501/v2/models/tiny/infer"))
-                .json(&body)
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await;
-            let key = match answer {
-                Ok(r) if r.status().is_success() => r
-                    .json::<serde_json::Value>()
-                    .await
-                    .ok()
-                    .and_then(|v| v["model_version"].as_str().map(str::to_string))
-                    .unwrap_or_else(|| "failed".into()),
-                Ok(r) => format!("failed-{}", r.status().as_u16()),
-                Err(_) => "failed".into(),
-            };
-            *tally.lock().unwrap().entry(key).or_default() += 1;
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+fn rollout(analysis: Value) -> Value {
+    json!({
+        "steps": [{"weight": 50, "pause": "3s"}, {"weight": 100}],
+        "analysis": analysis,
+        "loadTimeout": "60s",
+        "maxLoadingPods": 1
     })
 }
 
-fn failures(tally: &Tally) -> u64 {
-    tally.lock().unwrap().iter().filter(|(k, _)| k.starts_with("failed")).map(|(_, n)| n).sum()
+fn rejected(status: &BertModelStatus, version: &str) -> Option<(RejectionReason, String)> {
+    status.rejected_versions.iter().find(|r| r.version == version).map(|r| (r.reason, r.message.clone()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs berth-serve built and the tiny models (make operator-e2e)"]
-async fn create_rollout_and_rollback_with_real_pods() {
-    let root = root();
-    let tiny = root.join(".cache/models/tiny");
-    assert!(tiny.join("1/model.onnx").exists(), "run `make models` first");
-    assert!(root.join("target/debug/berth-serve").exists(), "build berth-serve first");
-    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let wrapper = serve_wrapper(work.path());
-    // The repository: versions 1 and 2 of the tiny model, and 4, a copy of 2 whose
-    // model.onnx is corrupt (its manifest's sha256 no longer matches).
-    let models = work.path().join("repo");
-    std::fs::create_dir_all(models.join("4")).unwrap();
-    for v in ["1", "2"] {
-        std::os::unix::fs::symlink(tiny.join(v), models.join(v)).unwrap();
-    }
-    for entry in std::fs::read_dir(tiny.join("2")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), models.join("4").join(entry.file_name())).unwrap();
-    }
-    std::fs::write(models.join("4/model.onnx"), b"not an onnx model").unwrap();
-    let cluster = LocalCluster::start(ClusterConfig {
-        state_dir: work.path().join("cluster"),
-        port: 0,
-        images: ImageMap::new(vec![ImageRule { pattern: "berth-serve".into(), binary: wrapper }]),
-        backoff: Backoff { base: Duration::from_secs(1), max: Duration::from_secs(5) },
-        mount_namespaces: None,
-        persist: false,
-    })
-    .await
-    .unwrap();
-    let client = cluster.client.clone();
-    Api::<CustomResourceDefinition>::all(client.clone())
-        .create(&PostParams::default(), &berth_api::crd::crd())
-        .await
-        .unwrap();
-    let metrics = Arc::new(Metrics::new().unwrap());
-    let (mut stop, mut operator) = start_operator(&client, &metrics);
-
-    let api: Api<BertModel> = Api::namespaced(client.clone(), "default");
-    let model: BertModel = serde_json::from_value(json!({
-        "apiVersion": "berth.dev/v1alpha1", "kind": "BertModel",
-        "metadata": {"name": "tiny", "namespace": "default"},
-        "spec": {
-            "version": "1",
-            "source": {"uri": format!("file://{}", models.display())},
-            "replicas": 2,
-            "resources": {"requests": {"cpu": "100m"}},
-            "rollout": {
-                "steps": [{"weight": 50, "pause": "3s"}, {"weight": 100}],
-                "analysis": {"interval": "1s", "minRequests": 5, "maxP99Latency": "2s"},
-                "loadTimeout": "60s",
-                "maxLoadingPods": 1
-            }
-        }
-    }))
-    .unwrap();
-    let params = PatchParams::apply("e2e").force();
-    let t0 = Instant::now();
-    api.patch("tiny", &params, &Patch::Apply(&model)).await.unwrap();
-    let status = wait_status(
-        &api,
-        "Ready",
-        Duration::from_secs(120),
-        |_| {},
-        |s| is_true(&s.conditions, "Ready") && s.stable_version.as_deref() == Some("1"),
-    )
-    .await;
-    eprintln!("create -> Ready: {:.1}s ({} ready pods)", t0.elapsed().as_secs_f64(), status.ready_replicas);
-
-    let running = Arc::new(AtomicBool::new(true));
-    let tally: Tally = Arc::default();
-    let generator = load(client.clone(), Arc::clone(&running), Arc::clone(&tally));
+async fn rollout_survives_an_operator_restart_and_broken_versions_roll_back() {
+    let mut h = Harness::start().await;
+    let tiny = models_dir().join("tiny");
+    h.repo.link("1", &tiny.join("1"));
+    h.repo.link("2", &tiny.join("2"));
+    // 4 is a copy of 2 whose model.onnx is corrupt (the manifest's sha256 no longer
+    // matches); 3 does not exist at all.
+    let four = h.repo.copy("4", &tiny.join("2"));
+    std::fs::write(four.join("model.onnx"), b"not an onnx model").unwrap();
+    let analysis = json!({"interval": "1s", "minRequests": 5, "maxP99Latency": "2s"});
+    h.create_ready(&h.manifest("1", 2, rollout(analysis))).await;
+    let load = Load::start(h.client.clone(), MODEL, 2);
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    // Roll out version 2 and record the traffic steps as they happen.
+    // Roll out version 2, restarting the operator in the middle of the 50% step: the
+    // new one resumes from status.
     let t1 = Instant::now();
-    let patch = json!({"spec": {"version": "2"}});
-    api.patch("tiny", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
-    // Restart the operator in the middle of the 50% step: it resumes from status.
-    wait_status(&api, "step 1", Duration::from_secs(60), |_| {}, |s| s.canary_weight == Some(50.0)).await;
-    let _ = stop.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(10), operator).await;
-    (stop, operator) = start_operator(&client, &metrics);
+    h.merge(json!({"spec": {"version": "2"}})).await;
+    h.wait("step 1", Duration::from_secs(60), |s| s.canary_weight == Some(50.0)).await;
+    h.restart_operator().await;
     eprintln!("operator restarted at 50% after {:.1}s", t1.elapsed().as_secs_f64());
     let mut weights: Vec<f64> = vec![50.0];
     let mut judged_requests = 0u64;
-    let status = wait_status(
-        &api,
-        "promotion of 2",
-        Duration::from_secs(120),
-        |s| {
-            judged_requests = judged_requests.max(s.analysis.as_ref().map_or(0, |a| a.requests));
-            if let Some(w) = s.canary_weight
-                && weights.last() != Some(&w)
-            {
-                weights.push(w);
-            }
-        },
-        |s| s.stable_version.as_deref() == Some("2") && s.canary_version.is_none(),
-    )
-    .await;
+    let status = h
+        .watch(
+            "promotion of 2",
+            Duration::from_secs(120),
+            |s| {
+                judged_requests = judged_requests.max(s.analysis.as_ref().map_or(0, |a| a.requests));
+                if let Some(w) = s.canary_weight
+                    && weights.last() != Some(&w)
+                {
+                    weights.push(w);
+                }
+            },
+            |s| s.stable_version.as_deref() == Some("2") && s.canary_version.is_none(),
+        )
+        .await;
     eprintln!("rollout 1 -> 2 promoted in {:.1}s, canary weights seen {weights:?}", t1.elapsed().as_secs_f64());
     assert!(weights.contains(&50.0), "{weights:?}");
-    let during = tally.lock().unwrap().clone();
+    let during = load.answers();
     eprintln!("answers during the rollout: {during:?}");
     assert!(during.get("2").copied().unwrap_or(0) > 0, "the canary served nothing: {during:?}");
-    assert_eq!(failures(&tally), 0, "{during:?}");
+    assert_eq!(load.failures(), 0, "{during:?}");
     // The analysis read the canary's real counters from the pods' /metrics.
     eprintln!("most canary requests judged in one interval: {judged_requests}");
     assert!(judged_requests > 0);
@@ -263,76 +91,267 @@ async fn create_rollout_and_rollback_with_real_pods() {
 
     // No pauses, every pod loading at once: the time from spec.version to 100%.
     let t_fast = Instant::now();
-    let patch = json!({"spec": {"version": "1", "rollout": {"steps": [{"weight": 100}], "maxLoadingPods": 2}}});
-    api.patch("tiny", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
-    wait_status(
-        &api,
-        "promotion of 1",
-        Duration::from_secs(60),
-        |_| {},
-        |s| s.stable_version.as_deref() == Some("1") && s.canary_version.is_none(),
-    )
+    h.merge(json!({"spec": {"version": "1", "rollout": {"steps": [{"weight": 100}], "maxLoadingPods": 2}}})).await;
+    h.wait("promotion of 1", Duration::from_secs(60), |s| {
+        s.stable_version.as_deref() == Some("1") && s.canary_version.is_none()
+    })
     .await;
     eprintln!("rollout 2 -> 1 without pauses: 100% in {:.1}s (analysis interval 1s)", t_fast.elapsed().as_secs_f64());
-    assert_eq!(failures(&tally), 0);
 
-    // Version 3 does not exist: the pods fail to load it and the operator rolls back.
-    let t2 = Instant::now();
-    let patch = json!({"spec": {"version": "3"}});
-    api.patch("tiny", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
-    let status = wait_status(
-        &api,
-        "rollback of 3",
-        Duration::from_secs(120),
-        |_| {},
-        |s| s.rejected_versions.iter().any(|r| r.version == "3"),
-    )
-    .await;
-    eprintln!("rollout 1 -> 3 rolled back in {:.1}s", t2.elapsed().as_secs_f64());
-    let rejected = status.rejected_versions.iter().find(|r| r.version == "3").unwrap();
-    eprintln!("rejected 3: {:?}: {}", rejected.reason, rejected.message);
-    assert!(
-        matches!(rejected.reason, RejectionReason::LoadFailed | RejectionReason::LoadTimeout),
-        "{:?}: {}",
-        rejected.reason,
-        rejected.message
-    );
-    assert_eq!(status.stable_version.as_deref(), Some("1"));
-    assert_eq!(status.traffic.len(), 1);
-    assert!(is_true(&status.conditions, "Degraded") && is_true(&status.conditions, "Ready"));
-    assert!(metrics.render().contains("berth_operator_rollbacks_total"));
-
-    // Version 4's model file is corrupt: a load failure again, stable untouched.
-    let t3 = Instant::now();
-    let patch = json!({"spec": {"version": "4"}});
-    api.patch("tiny", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
-    let status = wait_status(
-        &api,
-        "rollback of 4",
-        Duration::from_secs(120),
-        |_| {},
-        |s| s.rejected_versions.iter().any(|r| r.version == "4"),
-    )
-    .await;
-    let rejected = status.rejected_versions.iter().find(|r| r.version == "4").unwrap();
-    eprintln!(
-        "rollout 1 -> 4 (corrupt) rolled back in {:.1}s: {:?}: {}",
-        t3.elapsed().as_secs_f64(),
-        rejected.reason,
-        rejected.message
-    );
-    assert_eq!(rejected.reason, RejectionReason::LoadFailed);
-    assert_eq!(status.stable_version.as_deref(), Some("1"));
-    assert_eq!(status.rejected_versions.len(), 2);
+    // 3 does not exist, 4 is corrupt: the pods fail to load them, the operator rolls
+    // back, stable is untouched.
+    for (version, what) in [("3", "missing"), ("4", "corrupt")] {
+        let t = Instant::now();
+        h.merge(json!({"spec": {"version": version}})).await;
+        let status = h
+            .wait(&format!("rollback of {version}"), Duration::from_secs(120), |s| rejected(s, version).is_some())
+            .await;
+        let (reason, message) = rejected(&status, version).unwrap();
+        eprintln!(
+            "rollout 1 -> {version} ({what}) rolled back in {:.1}s: {reason:?}: {message}",
+            t.elapsed().as_secs_f64()
+        );
+        assert_eq!(reason, RejectionReason::LoadFailed, "{message}");
+        assert_eq!(status.stable_version.as_deref(), Some("1"));
+        assert_eq!(status.traffic.len(), 1);
+        assert!(is_true(&status.conditions, "Degraded") && is_true(&status.conditions, "Ready"));
+    }
+    assert!(h.metrics.render().contains("berth_operator_rollbacks_total"));
     tokio::time::sleep(Duration::from_secs(1)).await;
-    running.store(false, Ordering::Release);
-    let _ = generator.await;
-    let total = tally.lock().unwrap().clone();
+    let total = load.stop().await;
     eprintln!("answers in total: {total:?}");
-    assert_eq!(failures(&tally), 0, "{total:?}");
-    assert!(!total.contains_key("3") && !total.contains_key("4"));
+    assert!(!total.contains_key("failed") && !total.contains_key("3") && !total.contains_key("4"), "{total:?}");
+    h.shutdown().await;
+}
 
-    let _ = stop.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(10), operator).await;
-    cluster.shutdown().await.unwrap();
+/// Rolls out `version` under load and waits for its rejection with `reason`; returns
+/// the status and prints how fast the rollback reacted to the first failed request.
+async fn expect_rollback(
+    h: &Harness,
+    load: &Load,
+    version: &str,
+    patch: Value,
+    reason: RejectionReason,
+) -> BertModelStatus {
+    let t = Instant::now();
+    let failures_before = load.failures();
+    h.merge(patch).await;
+    let mut first_failed_analysis = None;
+    let status = h
+        .watch(
+            &format!("rollback of {version}"),
+            Duration::from_secs(120),
+            |s| {
+                let judging = s.canary_version.as_deref() == Some(version);
+                if first_failed_analysis.is_none()
+                    && judging
+                    && s.analysis.as_ref().is_some_and(|a| a.consecutive_failures > 0)
+                {
+                    first_failed_analysis = Some(Instant::now());
+                }
+            },
+            |s| rejected(s, version).is_some(),
+        )
+        .await;
+    let rolled_back = Instant::now();
+    let (got, message) = rejected(&status, version).unwrap();
+    eprintln!("rollout 1 -> {version} rolled back in {:.1}s: {got:?}: {message}", t.elapsed().as_secs_f64());
+    if load.failures() > failures_before
+        && let Some(first) = load.first_failure()
+    {
+        eprintln!(
+            "  rollback reaction: first failed request -> canary weight 0 in status: {:.2}s (analysis interval 1s)",
+            rolled_back.duration_since(first).as_secs_f64()
+        );
+    }
+    if let Some(first) = first_failed_analysis {
+        eprintln!(
+            "  rollback reaction: first failed analysis in status -> canary weight 0: {:.2}s (interval 1s, failureLimit 2)",
+            rolled_back.duration_since(first).as_secs_f64()
+        );
+    }
+    assert_eq!(got, reason, "{message}");
+    assert_eq!(status.stable_version.as_deref(), Some("1"));
+    assert_eq!(status.traffic.len(), 1, "{:?}", status.traffic);
+    assert!(is_true(&status.conditions, "Degraded") && is_true(&status.conditions, "Ready"));
+    // Once the rollback is written the pods drop the canary within a watch event:
+    // from a second later on, nothing fails.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let late = load.failures_since(rolled_back + Duration::from_secs(1));
+    assert!(late.is_empty(), "requests failed after the rollback of {version}: {late:?}");
+    status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs berth-serve built and the tiny models (make operator-e2e)"]
+async fn analysis_and_load_timeout_roll_back() {
+    let h = Harness::start().await;
+    let faults = models_dir().join("faults");
+    h.repo.link("1", &models_dir().join("tiny/1"));
+    h.repo.link("5", &faults.join("errors"));
+    h.repo.link("6", &faults.join("slow"));
+    // 7 never finishes loading: its config.json is a FIFO nobody writes, like a
+    // version on a hung network mount.
+    let seven = h.repo.copy("7", &models_dir().join("tiny/2"));
+    std::fs::remove_file(seven.join("berth-manifest.json")).unwrap();
+    std::fs::remove_file(seven.join("config.json")).unwrap();
+    let mkfifo = std::process::Command::new("mkfifo").arg(seven.join("config.json")).status().unwrap();
+    assert!(mkfifo.success());
+
+    let analysis = json!({"interval": "1s", "minRequests": 5, "maxErrorRate": 0.05,
+                          "maxP99Latency": "100ms", "failureLimit": 2});
+    h.create_ready(&h.manifest("1", 2, rollout(analysis))).await;
+    let load = Load::start(h.client.clone(), MODEL, 4);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(load.failures(), 0, "{:?}", load.answers());
+
+    // 5 loads and warms up, then fails ordinary requests inside ONNX Runtime.
+    let status = expect_rollback(&h, &load, "5", json!({"spec": {"version": "5"}}), RejectionReason::ErrorRate).await;
+    let judged = status.analysis.as_ref().map(|a| (a.requests, a.error_rate));
+    eprintln!("  last analysis of 5 (requests, error rate): {judged:?}");
+    let failed_by_5 = load.failures();
+    assert!(failed_by_5 > 0, "the broken canary never got traffic: {:?}", load.answers());
+
+    // 6 answers correctly but takes ~170 ms a request against a 100 ms p99 limit.
+    expect_rollback(&h, &load, "6", json!({"spec": {"version": "6"}}), RejectionReason::Latency).await;
+    assert!(load.answers().get("6").copied().unwrap_or(0) > 0, "6 never answered: {:?}", load.answers());
+
+    // 7 hangs while loading: rolled back after loadTimeout, stable keeps serving.
+    let patch = json!({"spec": {"version": "7", "rollout": {"loadTimeout": "5s"}}});
+    expect_rollback(&h, &load, "7", patch, RejectionReason::LoadTimeout).await;
+    // Let the hung loads finish (config.json reads empty, a load error) so the pods
+    // can shut down.
+    let _ = std::process::Command::new("timeout")
+        .args(["2", "sh", "-c", &format!(": > {}", seven.join("config.json").display())])
+        .status();
+
+    let total = load.stop().await;
+    eprintln!("answers in total: {total:?} ({failed_by_5} failed while 5 was judged, none after any rollback)");
+    assert_eq!(total.get("failed").copied().unwrap_or(0), failed_by_5 as u64, "{total:?}");
+    assert!(!total.contains_key("5") && !total.contains_key("7"), "{total:?}");
+    h.shutdown().await;
+}
+
+/// resourceVersion of the model and of every object it owns, by kind/name.
+async fn versions_of_everything(h: &Harness) -> BTreeMap<String, String> {
+    let model = h.api.get(MODEL).await.unwrap();
+    let uid = model.uid().unwrap();
+    let mut out = BTreeMap::from([(format!("BertModel/{MODEL}"), model.resource_version().unwrap())]);
+    async fn owned<K>(h: &Harness, uid: &str, out: &mut BTreeMap<String, String>)
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(h.client.clone(), "default");
+        for o in api.list(&ListParams::default()).await.unwrap() {
+            if o.owner_references().iter().any(|r| r.uid == uid) {
+                out.insert(format!("{}/{}", K::kind(&()), o.name_any()), o.resource_version().unwrap_or_default());
+            }
+        }
+    }
+    owned::<Deployment>(h, &uid, &mut out).await;
+    owned::<Service>(h, &uid, &mut out).await;
+    owned::<ServiceAccount>(h, &uid, &mut out).await;
+    owned::<Role>(h, &uid, &mut out).await;
+    owned::<RoleBinding>(h, &uid, &mut out).await;
+    owned::<PodDisruptionBudget>(h, &uid, &mut out).await;
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs berth-serve built and the tiny models (make operator-e2e)"]
+async fn reapply_pause_pod_loss_scale_up_and_delete() {
+    let h = Harness::start().await;
+    let tiny = models_dir().join("tiny");
+    h.repo.link("1", &tiny.join("1"));
+    h.repo.link("2", &tiny.join("2"));
+    let analysis = json!({"interval": "1s", "minRequests": 5, "maxP99Latency": "2s"});
+    let manifest = h.manifest("1", 2, rollout(analysis));
+    h.create_ready(&manifest).await;
+
+    // Re-applying the same manifest changes nothing, not even a resourceVersion.
+    let before = versions_of_everything(&h).await;
+    assert_eq!(before.len(), 7, "the model and its six children: {before:?}");
+    h.apply(&manifest).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(versions_of_everything(&h).await, before, "re-applying the same manifest changed something");
+
+    let load = Load::start(h.client.clone(), MODEL, 2);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let t = Instant::now();
+    h.merge(json!({"spec": {"version": "2"}})).await;
+    h.wait("step 1", Duration::from_secs(60), |s| s.canary_weight == Some(50.0)).await;
+
+    // Paused at 50%: the step's 3s pause runs out and nothing moves.
+    h.merge(json!({"spec": {"rollout": {"paused": true}}})).await;
+    h.wait("Paused", Duration::from_secs(10), |s| s.phase == Phase::Paused).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let status = h.api.get(MODEL).await.unwrap().status.unwrap();
+    assert_eq!((status.phase, status.canary_weight), (Phase::Paused, Some(50.0)), "{status:#?}");
+
+    // A serving pod dies mid-rollout: its replacement loads what status.traffic lists.
+    let pods = h.pods().await;
+    let victim = pods[0].name_any();
+    Api::<Pod>::namespaced(h.client.clone(), "default").delete(&victim, &DeleteParams::default()).await.unwrap();
+    // And the model scales up from 2 to 3 while still paused.
+    h.merge(json!({"spec": {"replicas": 3}})).await;
+    let status = h
+        .wait("3 ready pods while paused", Duration::from_secs(90), |s| {
+            s.ready_replicas == 3 && s.canary_weight == Some(50.0)
+        })
+        .await;
+    let names: Vec<String> = h.pods().await.iter().map(|p| p.name_any()).collect();
+    eprintln!("pod {victim} deleted, scaled to 3 at 50%: pods {names:?}, canary pods {:?}", status.canary_pods);
+    assert!(!names.contains(&victim));
+
+    // Resume: the rollout finishes on all three pods.
+    h.merge(json!({"spec": {"rollout": {"paused": false}}})).await;
+    let status = h
+        .wait("promotion of 2 on 3 pods", Duration::from_secs(90), |s| {
+            s.stable_version.as_deref() == Some("2") && s.canary_version.is_none() && s.ready_replicas == 3
+        })
+        .await;
+    eprintln!("paused, lost a pod, scaled up, resumed: promoted in {:.1}s", t.elapsed().as_secs_f64());
+    assert!(is_true(&status.conditions, "Ready") && !is_true(&status.conditions, "Progressing"));
+    // Every pod serves 2 only: 1 was drained and unloaded.
+    let http = reqwest::Client::new();
+    for pod in h.pods().await {
+        let ip = pod.status.and_then(|s| s.pod_ip).unwrap();
+        let v: Value =
+            http.get(format!("http://{ip}:8501/v1/models/{MODEL}")).send().await.unwrap().json().await.unwrap();
+        let available: Vec<&str> = v["model_version_status"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["state"] == "AVAILABLE")
+            .filter_map(|s| s["version"].as_str())
+            .collect();
+        assert_eq!(available, ["2"], "{}: {v}", pod.metadata.name.unwrap_or_default());
+    }
+    let total = load.stop().await;
+    eprintln!("answers: {total:?}");
+    assert!(!total.contains_key("failed"), "{total:?}");
+    assert!(total.get("2").copied().unwrap_or(0) > 0);
+
+    // Deleting the model removes everything it owned, pods included.
+    h.api.delete(MODEL, &DeleteParams::default()).await.unwrap();
+    let start = Instant::now();
+    loop {
+        let deployments = Api::<Deployment>::namespaced(h.client.clone(), "default").list(&ListParams::default()).await;
+        let left = deployments.unwrap().items.len() + h.pods().await.len();
+        if left == 0 && h.api.get_opt(MODEL).await.unwrap().is_none() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{left} objects left after deleting the model");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let leftovers = {
+        let svc = Api::<Service>::namespaced(h.client.clone(), "default").list(&ListParams::default()).await.unwrap();
+        svc.items.iter().filter(|s| s.name_any() != "kubernetes").count()
+    };
+    assert_eq!(leftovers, 0);
+    eprintln!("model deleted: children and pods gone in {:.1}s", start.elapsed().as_secs_f64());
+    h.shutdown().await;
 }

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Versions of the tiny model that load fine and then misbehave, for the operator's
+end-to-end rollback tests. Each one fails the way real broken releases do, inside
+ONNX Runtime, so the whole path (pod -> /metrics -> analysis -> rollback) is real:
+
+  errors/  the word-embedding table is cut to its first 1001 rows, like an export
+           whose vocabulary does not match its tokenizer: warm-up (token 1000) runs,
+           ordinary words (ids above 1000) fail inside ONNX Runtime, so requests
+           answer 500.
+  slow/    a chain of 1024x1024 matrix products that depends on the input (so it
+           cannot be constant-folded) and adds zero to the output: same answers as
+           the source model, a few hundred milliseconds per request.
+
+Usage: build_fault_models.py --src .cache/models/tiny/2 --out .cache/models/faults
+The outputs carry no sha256 manifest (their model.onnx differs from the source's).
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
+KEPT_VOCAB_ROWS = 1001
+SLOW_SIZE = 1024
+SLOW_PRODUCTS = 6
+
+
+def cut_vocabulary(model: onnx.ModelProto) -> None:
+    for init in model.graph.initializer:
+        if init.name == WORD_EMBEDDINGS:
+            table = numpy_helper.to_array(init)
+            init.CopyFrom(numpy_helper.from_array(table[:KEPT_VOCAB_ROWS].copy(), WORD_EMBEDDINGS))
+            return
+    sys.exit(f"build_fault_models: no initializer {WORD_EMBEDDINGS}")
+
+
+def add_slow_branch(model: onnx.ModelProto) -> None:
+    graph = model.graph
+    out = graph.output[0].name
+    inner = out + "_before_slow_branch"
+    for node in graph.node:
+        node.output[:] = [inner if o == out else o for o in node.output]
+    weight = np.full((SLOW_SIZE, SLOW_SIZE), 1.0 / SLOW_SIZE, dtype=np.float32)
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(weight, "slow_weight"),
+            numpy_helper.from_array(np.array([SLOW_SIZE, SLOW_SIZE], dtype=np.int64), "slow_shape"),
+            numpy_helper.from_array(np.array(0.0, dtype=np.float32), "slow_zero"),
+        ]
+    )
+    nodes = [
+        helper.make_node("Cast", ["attention_mask"], ["slow_mask"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMax", ["slow_mask"], ["slow_scalar"], keepdims=0),
+        helper.make_node("Expand", ["slow_scalar", "slow_shape"], ["slow_0"]),
+    ]
+    for i in range(SLOW_PRODUCTS):
+        nodes.append(helper.make_node("MatMul", [f"slow_{i}", "slow_weight"], [f"slow_{i + 1}"]))
+    nodes += [
+        helper.make_node("ReduceSum", [f"slow_{SLOW_PRODUCTS}"], ["slow_sum"], keepdims=0),
+        helper.make_node("Mul", ["slow_sum", "slow_zero"], ["slow_nothing"]),
+        helper.make_node("Add", [inner, "slow_nothing"], [out]),
+    ]
+    graph.node.extend(nodes)
+
+
+def build(src: str, out: str, name: str, change) -> None:
+    model = onnx.load(os.path.join(src, "model.onnx"))
+    change(model)
+    onnx.checker.check_model(model)
+    tmp = tempfile.mkdtemp(dir=out, prefix=f".{name}-")
+    for f in os.listdir(src):
+        if f not in ("model.onnx", "berth-manifest.json"):
+            shutil.copy(os.path.join(src, f), tmp)
+    onnx.save(model, os.path.join(tmp, "model.onnx"))
+    final = os.path.join(out, name)
+    shutil.rmtree(final, ignore_errors=True)
+    os.rename(tmp, final)
+
+
+def check(out: str) -> None:
+    """The faults are real: onnxruntime itself fails / is slow on ordinary input."""
+    import time
+
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    feed = {n: np.array([[101, 1037, 2986, 2154, 102]], dtype=np.int64) for n in ("input_ids", "token_type_ids")}
+    feed["token_type_ids"][:] = 0
+    feed["attention_mask"] = np.ones((1, 5), dtype=np.int64)
+    errors = ort.InferenceSession(os.path.join(out, "errors", "model.onnx"), opts)
+    warm = {k: v.copy() for k, v in feed.items()}
+    warm["input_ids"][:] = KEPT_VOCAB_ROWS - 1
+    errors.run(None, warm)
+    try:
+        errors.run(None, feed)
+        sys.exit("build_fault_models: errors/ answered an out-of-vocabulary id")
+    except Exception as e:  # onnxruntime raises its own exception types
+        print(f"build_fault_models: errors/ fails as intended: {str(e).splitlines()[0][:120]}")
+    slow = ort.InferenceSession(os.path.join(out, "slow", "model.onnx"), opts)
+    start = time.perf_counter()
+    slow.run(None, feed)
+    print(f"build_fault_models: slow/ takes {1000 * (time.perf_counter() - start):.0f} ms per request")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--src", required=True, help="a version directory of the tiny model")
+    p.add_argument("--out", required=True)
+    a = p.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    build(a.src, a.out, "errors", cut_vocabulary)
+    build(a.src, a.out, "slow", add_slow_branch)
+    check(a.out)
+
+
+if __name__ == "__main__":
+    main()
