@@ -27,12 +27,7 @@ pub fn signal(pid: i32, sig: Signal) {
 pub fn pod_processes(state_dir: &Path) -> Vec<i32> {
     let needle = format!("{STATE_DIR_ENV}={}", state_dir.display());
     let me = std::process::id() as i32;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+    all_pids()
         .filter(|pid| *pid != me)
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/environ"))
@@ -41,4 +36,13 @@ pub fn pod_processes(state_dir: &Path) -> Vec<i32> {
         })
         .filter(|pid| alive(*pid))
         .collect()
+}
+
+/// Every process on the machine, by its /proc entry (empty without /proc).
+pub fn all_pids() -> impl Iterator<Item = i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
 }

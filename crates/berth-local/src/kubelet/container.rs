@@ -13,10 +13,10 @@ use tokio::time::Instant;
 
 use super::ctx::PodCtx;
 use super::env::{EnvContext, Sources, container_env};
-use super::mounts;
 use super::probe::{self, ProbeResult};
 use super::process::{self, Spawn};
 use super::state::{CState, Terminated};
+use super::{memory, mounts};
 use crate::error::{Error, Result};
 
 /// The stop signal: `Some(deadline)` asks the container to terminate, with
@@ -231,6 +231,9 @@ async fn monitor(
 ) -> Outcome {
     let (live_tx, mut live_rx) = oneshot::channel::<String>();
     let probes = tokio::spawn(probe_loop(ctx.clone(), idx, spec.clone(), live_tx));
+    let limit = memory::limit(&ctx.name(), spec);
+    let oom = memory::over_limit(child.id(), limit);
+    tokio::pin!(oom);
     let result = loop {
         let requested = *stop.borrow();
         if let Some(deadline) = requested {
@@ -258,6 +261,12 @@ async fn monitor(
                 let mut t = terminate(ctx, spec, &mut child, env, deadline, started_at).await;
                 t.reason = "Error".into();
                 t.message = Some(msg);
+                break Outcome::Exited(t);
+            }
+            over = &mut oom => {
+                tracing::warn!(pod = %ctx.name(), container = %spec.name, rss = over.rss, limit = over.limit,
+                    "memory limit exceeded, killing container");
+                let t = memory::oom_kill(&mut child, over, started_at).await;
                 break Outcome::Exited(t);
             }
             r = stop.changed() => if r.is_err() {
