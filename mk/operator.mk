@@ -27,7 +27,7 @@ operator-fault-models: models
 operator-e2e: models operator-fault-models
 	$(BUILD_ALL)
 	ORT_DYLIB_PATH=$(CACHE)/ort/libonnxruntime.so \
-		$(CARGO) test --workspace --locked --test e2e_local -- --ignored --nocapture --test-threads=1
+		$(CARGO) test --workspace --locked --test e2e_local -- --ignored --nocapture --test-threads=1 --skip bench_
 TEST_TARGETS += operator-e2e
 
 # Benchmarks: 1,000 BertModels with replicas 0 (time to reconcile all, peak memory).
@@ -39,6 +39,20 @@ operator-bench:
 		$(CARGO) test --locked -p berth-operator --test bench_scale -- --ignored --nocapture
 
 BENCH_TARGETS += operator-bench
+
+# Rollout timings on MiniLM with real pods: spec.version -> 100% without pauses, and
+# the rollback reaction to a canary that fails its requests.
+.PHONY: operator-rollout-bench
+operator-rollout-bench: models
+	@stamp=$(CACHE)/models/faults-minilm/.stamp-$$(cat $(ROOT)/scripts/build_fault_models.py | sha256sum | cut -c1-16); \
+	if [ ! -f $$stamp ]; then rm -rf $(CACHE)/models/faults-minilm && \
+	  $(MODELS_PY) $(ROOT)/scripts/build_fault_models.py --src $(CACHE)/models/minilm/1 \
+	  --out $(CACHE)/models/faults-minilm 2> >(grep -v 'out of data bounds' >&2) && touch $$stamp; fi
+	$(BUILD_ALL)
+	ORT_DYLIB_PATH=$(CACHE)/ort/libonnxruntime.so \
+		$(CARGO) test --workspace --locked --test e2e_local -- --ignored --nocapture --exact bench_rollout_on_minilm
+
+BENCH_TARGETS += operator-rollout-bench
 
 # The children the operator makes for every example BertModel, validated strictly
 # against the Kubernetes $(KUBE_VERSION) schemas (kubernetes-validate, packaging venv).

@@ -63,8 +63,8 @@ impl Load {
         self.record.lock().unwrap().failures.iter().filter(|(at, _)| *at >= t).map(|(_, f)| f.clone()).collect()
     }
 
-    pub fn first_failure(&self) -> Option<Instant> {
-        self.record.lock().unwrap().failures.first().map(|(t, _)| *t)
+    pub fn first_failure_since(&self, t: Instant) -> Option<Instant> {
+        self.record.lock().unwrap().failures.iter().map(|(at, _)| *at).find(|at| *at >= t)
     }
 
     pub async fn stop(mut self) -> BTreeMap<String, u64> {

@@ -35,13 +35,13 @@ pub fn models_dir() -> PathBuf {
 
 /// The "image": berth-serve with the ONNX Runtime library a real image would bake in,
 /// listening on the pod's own loopback address.
-fn serve_wrapper(dir: &Path) -> PathBuf {
+fn serve_wrapper(dir: &Path, serve_args: &str) -> PathBuf {
     let root = root();
     let script = dir.join("berth-serve-image");
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nexport ORT_DYLIB_PATH={ort}\nexec {bin} --host \"$BERTH_POD_IP\" --warmup=false \"$@\"\n",
+            "#!/bin/sh\nexport ORT_DYLIB_PATH={ort}\nexec {bin} --host \"$BERTH_POD_IP\" {serve_args} \"$@\"\n",
             ort = root.join(".cache/ort/libonnxruntime.so").display(),
             bin = root.join("target/debug/berth-serve").display(),
         ),
@@ -89,12 +89,18 @@ pub struct Harness {
 }
 
 impl Harness {
+    /// Pods skip the warm-up over every sequence length: the tiny models need none.
     pub async fn start() -> Harness {
+        Self::start_with("--warmup=false").await
+    }
+
+    /// `serve_args` go to every berth-serve the pods run.
+    pub async fn start_with(serve_args: &str) -> Harness {
         let root = root();
         assert!(models_dir().join("tiny/1/model.onnx").exists(), "run `make models` first");
         assert!(root.join("target/debug/berth-serve").exists(), "build berth-serve first");
         let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-        let wrapper = serve_wrapper(work.path());
+        let wrapper = serve_wrapper(work.path(), serve_args);
         let repo = Repo { path: work.path().join("repo") };
         std::fs::create_dir_all(&repo.path).unwrap();
         let cluster = LocalCluster::start(ClusterConfig {
