@@ -112,6 +112,15 @@ pub struct RejectedVersion {
     #[serde(default)]
     pub message: String,
     pub time: Time,
+    /// True while `spec.version` has named this version ever since it was rejected: it
+    /// is not retried. Once `spec.version` names another version this turns false and
+    /// the entry stays as history, so setting the version again tries it again.
+    #[serde(default = "still_blocking")]
+    pub blocking: bool,
+}
+
+fn still_blocking() -> bool {
+    true
 }
 
 /// The last judgement of the canary, kept so a restarted operator continues counting.

@@ -244,6 +244,33 @@ fn a_new_version_after_a_rejection_rolls_out() {
 }
 
 #[test]
+fn a_rejected_version_stays_rejected_until_spec_version_moves_away_and_back() {
+    let mut sim = Sim::serving("1", 2);
+    sim.behaviour.insert("2".into(), Behaviour::LoadFails);
+    sim.set_version("2");
+    sim.run(TICK, 30, |s| !s.status.rejected_versions.is_empty());
+    // Unchanged spec.version: reconciles go on, 2 is not retried.
+    let decisions = sim.run(TICK, 30, |_| false);
+    assert!(decisions.iter().all(|d| d.status.canary_version.is_none()));
+    assert!(sim.status.rejected_versions[0].blocking && cond(&sim, "Degraded"));
+    // Back to 1, then 2 again: 2 is tried again (berth-serve reloads it when its files
+    // changed; here they did not, so it fails again and is rejected anew).
+    let first = sim.status.rejected_versions[0].time.clone();
+    sim.set_version("1");
+    sim.reconcile();
+    assert!(!sim.status.rejected_versions[0].blocking, "history only once spec.version moved");
+    assert!(!cond(&sim, "Degraded"));
+    sim.set_version("2");
+    let d = sim.reconcile();
+    assert_eq!(d.status.canary_version.as_deref(), Some("2"), "a retry starts: {:#?}", d.status);
+    sim.run(TICK, 30, |s| s.status.rejected_versions.iter().any(|r| r.blocking));
+    let again = &sim.status.rejected_versions;
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert!(again[0].blocking && again[0].time > first, "{again:?}");
+    assert!(cond(&sim, "Degraded"));
+}
+
+#[test]
 fn requeues_while_a_rollout_runs_and_rests_when_serving() {
     let mut sim = Sim::serving("1", 2);
     assert_eq!(sim.reconcile().requeue_after, None);

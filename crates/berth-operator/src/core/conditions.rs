@@ -45,7 +45,7 @@ pub fn finish(status: &mut BertModelStatus, input: &Input<'_>) {
     status.ready_replicas = input.obs.ready_replicas;
     let phase = status.phase;
     let desired = input.spec.version.as_str();
-    let rejection = status.rejected_versions.iter().rev().find(|r| r.version == desired).cloned();
+    let rejection = status.rejected_versions.iter().rev().find(|r| r.version == desired && r.blocking).cloned();
 
     let (ready, ready_reason, ready_message) = match (&status.stable_version, phase) {
         (_, Phase::Failed) => (false, "Failed", rejection.as_ref().map(|r| r.message.clone()).unwrap_or_default()),

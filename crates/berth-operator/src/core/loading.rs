@@ -33,12 +33,24 @@ pub struct LoadPlan<'a> {
     pub need_all: bool,
     pub started: Timestamp,
     pub timeout: Duration,
+    /// A retry of a version rejected before: the pods may still report the last
+    /// attempt's load error until they see the new status, so errors count only from
+    /// `RETRY_SETTLE` after the start.
+    pub retry: bool,
 }
+
+/// Longer than a pod takes to see a status change (one watch event), so a load error
+/// reported after it is this attempt's, not the last one's.
+pub const RETRY_SETTLE: Duration = Duration::from_secs(3);
 
 pub fn progress(plan: &LoadPlan<'_>, obs: &Observations, now: Timestamp) -> LoadProgress {
     let version = plan.version;
+    let elapsed = now.duration_since(plan.started).unsigned_abs();
+    let errors_count = !plan.retry || elapsed >= RETRY_SETTLE;
     // A load error anywhere ends it: the same files fail the same way everywhere.
-    if let Some((pod, error)) = obs.pods.iter().find_map(|p| p.load_error(version).map(|e| (&p.name, e))) {
+    if let Some((pod, error)) =
+        obs.pods.iter().filter(|_| errors_count).find_map(|p| p.load_error(version).map(|e| (&p.name, e)))
+    {
         return LoadProgress::Failed {
             reason: RejectionReason::LoadFailed,
             message: format!("pod {pod} failed to load version {version}: {error}"),
@@ -60,7 +72,6 @@ pub fn progress(plan: &LoadPlan<'_>, obs: &Observations, now: Timestamp) -> Load
     if done && plan.allowed.is_none() {
         return LoadProgress::Done;
     }
-    let elapsed = now.duration_since(plan.started).unsigned_abs();
     if elapsed > plan.timeout {
         let waiting: Vec<&str> = names
             .iter()

@@ -86,8 +86,17 @@ pub fn whole_seconds(t: Timestamp) -> Timestamp {
     Timestamp::from_second(t.as_second()).unwrap_or(t)
 }
 
+/// Whether `version` was rejected and `spec.version` has not moved away since.
 pub fn is_rejected(status: &BertModelStatus, version: &str) -> bool {
-    status.rejected_versions.iter().any(|r| r.version == version)
+    status.rejected_versions.iter().any(|r| r.version == version && r.blocking)
+}
+
+/// A rejection blocks only until spec.version changes: entries for other versions
+/// become history.
+fn lift_rejections(status: &mut BertModelStatus, desired: &str) {
+    for r in status.rejected_versions.iter_mut().filter(|r| r.version != desired) {
+        r.blocking = false;
+    }
 }
 
 fn table(entries: &[(&str, f64)]) -> Vec<TrafficTarget> {
@@ -107,12 +116,13 @@ pub fn decide(input: &Input<'_>) -> Decision {
         clear_annotations: false,
     };
     let desired = input.spec.version.as_str();
+    lift_rejections(&mut d.status, desired);
     let stable = input.status.stable_version.clone();
     if (input.abort || input.promote) && input.status.canary_version.is_none() && stable.as_deref() == Some(desired) {
         // Nothing to abort or promote: drop the annotation so it does not act later.
         d.clear_annotations = true;
     }
-    if is_rejected(input.status, desired) && stable.as_deref() != Some(desired) {
+    if is_rejected(&d.status, desired) && stable.as_deref() != Some(desired) {
         settle_rejected(&mut d, input, desired);
     } else if input.spec.replicas == 0 {
         // No pods to load or judge anything: the spec is adopted as it is.
@@ -185,6 +195,7 @@ fn reject(d: &mut Decision, input: &Input<'_>, version: &str, reason: RejectionR
         reason,
         message: message.clone(),
         time: Time(input.now),
+        blocking: true,
     });
     let excess = s.rejected_versions.len().saturating_sub(MAX_REJECTED);
     s.rejected_versions.drain(..excess);
@@ -229,6 +240,7 @@ fn first_deploy(d: &mut Decision, input: &Input<'_>, desired: &str) {
         need_all: false,
         started,
         timeout: input.spec.rollout.load_timeout.as_duration(),
+        retry: d.status.rejected_versions.iter().any(|r| r.version == desired),
     };
     match progress(&plan, input.obs, input.now) {
         LoadProgress::Done => {
@@ -276,6 +288,7 @@ fn canary_loading(d: &mut Decision, input: &Input<'_>, stable: &str, desired: &s
         need_all: true,
         started,
         timeout: input.spec.rollout.load_timeout.as_duration(),
+        retry: d.status.rejected_versions.iter().any(|r| r.version == desired),
     };
     match progress(&plan, input.obs, input.now) {
         LoadProgress::Failed { reason, message } => reject(d, input, desired, reason, message),
