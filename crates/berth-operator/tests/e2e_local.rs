@@ -117,6 +117,21 @@ async fn rollout_survives_an_operator_restart_and_broken_versions_roll_back() {
         assert!(is_true(&status.conditions, "Degraded") && is_true(&status.conditions, "Ready"));
     }
     assert!(h.metrics.render().contains("berth_operator_rollbacks_total"));
+    // Every step of every rollout is its own Event (not folded into the first one's
+    // series), and each rollback a Warning.
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(h.client.clone(), "default")
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    let notes = |reason: &str| -> Vec<String> {
+        events.items.iter().filter(|e| e.reason.as_deref() == Some(reason)).filter_map(|e| e.note.clone()).collect()
+    };
+    let steps = notes("StepStarted");
+    eprintln!("StepStarted events: {steps:?}");
+    assert!(steps.iter().any(|n| n.contains("version 2 at 50%")), "{steps:?}");
+    assert!(steps.iter().any(|n| n.contains("version 1")), "{steps:?}");
+    let warnings: Vec<_> = events.items.iter().filter(|e| e.type_.as_deref() == Some("Warning")).collect();
+    assert!(warnings.len() >= 2, "one Warning per rollback: {warnings:?}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     let total = load.stop().await;
     eprintln!("answers in total: {total:?}");

@@ -59,14 +59,22 @@ impl Context {
         let event = Event {
             type_: if warning { EventType::Warning } else { EventType::Normal },
             reason: reason.to_string(),
+            action: event_action(&note),
             note: Some(note.chars().take(1000).collect()),
-            action: "Reconcile".into(),
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&event, &model.object_ref(&())).await {
             tracing::warn!(error = %e, reason, "could not publish an event");
         }
     }
+}
+
+/// kube-runtime's recorder folds an event into the previous one with the same type,
+/// reason and action (a series), keeping the first note. Two different rollout steps
+/// are two events, so the action carries the note's start (the Events API allows 128
+/// characters); the same message repeated still becomes a series.
+fn event_action(note: &str) -> String {
+    note.chars().take(128).collect()
 }
 
 fn annotation(model: &BertModel, key: &str) -> bool {
