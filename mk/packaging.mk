@@ -199,10 +199,11 @@ dashboard-drift:
 # Built from the binaries the release build produces (docker is not needed for anything
 # else, and is not available on the development machines):
 #   cargo build --release --locked -p berth-operator -p berth-serve
-#   cargo build --release --locked -p berth-serve --features tensorflow --target-dir target/tensorflow
 #   make images IMAGE_REGISTRY=ghcr.io/berth-dev IMAGE_TAG=0.1.0
+# berth-serve's `tensorflow` feature is on by default and loads the library at run time,
+# so the TensorFlow image takes the same binary and adds the libraries.
 RELEASE_DIR    ?= $(ROOT)/target/release
-TF_RELEASE_DIR ?= $(ROOT)/target/tensorflow/release
+TF_RELEASE_DIR ?= $(RELEASE_DIR)
 TF_LIB_DIR     ?= $(CACHE)/tf/lib
 ORT_LIB        ?= $(CACHE)/ort/libonnxruntime.so
 IMAGE_CONTEXT  := $(ROOT)/target/image-context
@@ -235,7 +236,7 @@ image-serve:
 	$(call docker-build,Dockerfile.serve,berth-serve)
 
 image-serve-tensorflow:
-	$(call need,$(TF_RELEASE_DIR)/berth-serve,cargo build --release -p berth-serve --features tensorflow --target-dir target/tensorflow)
+	$(call need,$(TF_RELEASE_DIR)/berth-serve,cargo build --release -p berth-serve)
 	$(call need,$(ORT_LIB),scripts/fetch-ort.sh)
 	$(call need,$(TF_LIB_DIR),the TensorFlow C API libraries from the tensorflow-cpu wheel (set TF_LIB_DIR))
 	@mkdir -p $(IMAGE_CONTEXT)/bin $(IMAGE_CONTEXT)/lib/tensorflow \

@@ -1,5 +1,5 @@
-# TensorFlow pieces (issue 3: berth-serve runs SavedModels and speaks TF Serving).
-# Not part of `make test` yet; see docs/tensorflow.md.
+# TensorFlow pieces (issue 3: berth-serve runs SavedModels and speaks TF Serving); see
+# docs/tensorflow.md.
 #   make tf-setup   $(CACHE)/tf-venv (tensorflow-cpu 2.21.0 from the wheel cached in
 #                   $(CACHE)/wheels, onnxruntime, tokenizers, tensorflow-serving-api) and
 #                   $(CACHE)/tf/pkgconfig/tensorflow.pc + $(CACHE)/tf/lib for the Rust
@@ -7,10 +7,14 @@
 #   make tf-models  SavedModel repositories under $(CACHE)/models-tf ({tiny,tiny-classifier,
 #                   minilm}/1), same weights as the ONNX models (scripts/tf/make-tf-models.sh)
 #   make tf-check   SavedModel vs onnxruntime vs reference/*.json, max abs diff < 1e-4
+#   make serve-tf-test  berth-serve's SavedModel backend tests alone (tests/tensorflow.rs);
+#                   they also run in `make unit`, which therefore needs tf-models
 # Every step is stamped on its inputs' hash: warm runs take milliseconds (tf-check ~5 s).
 #
-# Building/running Rust code against TensorFlow: $(TF_ENV) cargo ... (or source
-# $(CACHE)/tf/env.sh): tensorflow-sys finds the wheel's C API through pkg-config.
+# berth-serve links TensorFlow at run time (dlopen), so it builds without any of this and
+# only needs TENSORFLOW_DIR when it runs a SavedModel ($(TF_RUN_ENV)). Building other Rust
+# code that links the C API: $(TF_ENV) cargo ... (or source $(CACHE)/tf/env.sh):
+# tensorflow-sys finds the wheel's C API through pkg-config.
 
 export BERTH_MODELS_TF := $(CACHE)/models-tf
 TF_PY := $(CACHE)/tf-venv/bin/python
@@ -18,8 +22,11 @@ TF_PY := $(CACHE)/tf-venv/bin/python
 TF_NOISE := absl::InitializeLog\(\) is called|oneDNN custom operations are on
 TF_ENV := PKG_CONFIG_PATH=$(CACHE)/tf/pkgconfig LD_LIBRARY_PATH=$(CACHE)/tf/lib \
   TENSORFLOW_DIR=$(CACHE)/tf/lib TF_CPP_MIN_LOG_LEVEL=2
+# What running berth-serve's SavedModel backend needs (it dlopens the library); the build
+# environment stays that of `make unit`, so nothing is rebuilt.
+TF_RUN_ENV := TENSORFLOW_DIR=$(CACHE)/tf/lib TF_CPP_MIN_LOG_LEVEL=2
 
-.PHONY: tf-setup tf-models tf-check
+.PHONY: tf-setup tf-models tf-check serve-tf-test
 tf-setup:
 	@CACHE=$(CACHE) bash $(ROOT)/scripts/tf/setup-tensorflow.sh
 
@@ -29,3 +36,11 @@ tf-models: tf-setup
 tf-check: tf-models models
 	@TF_CPP_MIN_LOG_LEVEL=2 $(TF_PY) $(ROOT)/scripts/tf/export_savedmodel.py check \
 	  --tf $(CACHE)/models-tf --onnx $(CACHE)/models 2> >(grep -vE '$(TF_NOISE)' >&2)
+
+# The workspace build `make unit` uses (--workspace: the same features), so nothing
+# is rebuilt; the tests find .cache/tf/lib and .cache/models-tf themselves too.
+serve-tf-test: tf-models models
+	$(TF_RUN_ENV) $(CARGO) test --workspace --locked --test tensorflow
+
+# tests/tensorflow.rs runs in `make unit` and fails there when the SavedModels are missing.
+unit: tf-models

@@ -11,8 +11,8 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::config::{Normalize, ServingConfig, Truncation};
-use crate::manager::VersionPolicy;
 use crate::manager::controlled::ControlledSource;
+use crate::manager::{VersionLabels, VersionPolicy};
 use crate::server::{ServerOptions, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -102,6 +102,14 @@ pub struct Args {
     /// ONNX Runtime shared library.
     #[arg(long = "ort_library", env = "ORT_DYLIB_PATH")]
     pub ort_library: Option<PathBuf>,
+    /// SavedModel versions: the SignatureDef to serve (TF Serving's flag).
+    #[arg(long = "signature_name", default_value = crate::config::DEFAULT_SIGNATURE_NAME)]
+    pub signature_name: String,
+    /// Version labels for TF Serving's `version_label` and `/labels/{l}`, e.g.
+    /// `canary=3` or `stable=2,canary=3`. Without `stable`, it names the
+    /// version default traffic goes to. Controlled mode uses the BertModel's.
+    #[arg(long = "version_labels", default_value = "")]
+    pub version_labels: String,
     /// Log format.
     #[arg(long = "log-format", alias = "log_format", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -143,6 +151,8 @@ fn seconds(name: &str, v: f64) -> Result<Duration, String> {
 impl Args {
     pub fn into_options(self) -> Result<ServerOptions, String> {
         let policy: VersionPolicy = self.model_version_policy.parse().map_err(|e| format!("{e}"))?;
+        let version_labels: VersionLabels =
+            self.version_labels.parse().map_err(|e| format!("--version_labels: {e}"))?;
         let sessions = self.sessions.max(1);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let serving = ServingConfig {
@@ -164,6 +174,7 @@ impl Args {
             warmup: self.warmup,
             drain_timeout: seconds("drain_timeout_seconds", self.drain_timeout_seconds)?,
             ort_library: self.ort_library,
+            signature_name: self.signature_name,
         };
         let interval = seconds("file_system_poll_wait_seconds", self.file_system_poll_wait_seconds)?;
         let source = match self.bertmodel_name {
@@ -184,6 +195,7 @@ impl Args {
             serving,
             max_body_bytes: self.max_request_bytes,
             drain_grace: seconds("drain_grace_seconds", self.drain_grace_seconds)?,
+            version_labels,
         })
     }
 }
@@ -207,6 +219,7 @@ mod tests {
             "--truncation=reject",
             "--threads=2",
             "--ort_library=/x/libonnxruntime.so",
+            "--signature_name=bert",
         ])
         .unwrap();
         let opts = args.into_options().unwrap();
@@ -216,6 +229,7 @@ mod tests {
         assert_eq!(opts.serving.max_batch_delay, Duration::from_micros(500));
         assert_eq!(opts.serving.truncation, Truncation::Reject);
         assert_eq!(opts.serving.threads, 2);
+        assert_eq!(opts.serving.signature_name, "bert");
         let Source::Poll { policy, interval, .. } = opts.source else { panic!("standalone expected") };
         assert_eq!(policy, VersionPolicy::Latest(2));
         assert_eq!(interval, Duration::from_millis(500));
@@ -251,5 +265,15 @@ mod tests {
         let args =
             Args::try_parse_from(["berth-serve", "--model_base_path=/m", "--model_version_policy=newest"]).unwrap();
         assert!(args.into_options().is_err());
+    }
+
+    #[test]
+    fn version_labels_flag() {
+        let parse =
+            |flag: &str| Args::try_parse_from(["berth-serve", "--model_base_path=/m", flag]).unwrap().into_options();
+        let opts = parse("--version_labels=canary=3").unwrap();
+        assert_eq!(opts.version_labels, "canary=3".parse().unwrap());
+        let err = parse("--version_labels=canary").unwrap_err();
+        assert!(err.contains("--version_labels"), "{err}");
     }
 }

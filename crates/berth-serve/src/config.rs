@@ -47,7 +47,12 @@ pub struct ServingConfig {
     pub drain_timeout: Duration,
     /// ONNX Runtime shared library; `ORT_DYLIB_PATH` when unset.
     pub ort_library: Option<PathBuf>,
+    /// The SignatureDef a SavedModel version is served through.
+    pub signature_name: String,
 }
+
+/// TF Serving's default signature key.
+pub const DEFAULT_SIGNATURE_NAME: &str = "serving_default";
 
 impl Default for ServingConfig {
     fn default() -> Self {
@@ -63,6 +68,7 @@ impl Default for ServingConfig {
             warmup: true,
             drain_timeout: Duration::from_secs(30),
             ort_library: None,
+            signature_name: DEFAULT_SIGNATURE_NAME.to_string(),
         }
     }
 }

@@ -15,10 +15,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::grpc::GrpcService;
+use crate::api::tfs::grpc::TfsService;
 use crate::api::{AppState, rest};
 use crate::config::ServingConfig;
 use crate::manager::controlled::{self, ControlledSource};
-use crate::manager::{ModelManager, VersionPolicy, poller};
+use crate::manager::{ModelManager, VersionLabels, VersionPolicy, poller};
 use crate::metrics::{Metrics, MetricsError};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +66,9 @@ pub struct ServerOptions {
     /// After SIGTERM, how long readiness is false before listeners close
     /// (lets load balancers notice).
     pub drain_grace: Duration,
+    /// Standalone version labels (`--version_labels`); controlled mode
+    /// replaces them with the BertModel's stable and canary versions.
+    pub version_labels: VersionLabels,
 }
 
 pub struct RunningServer {
@@ -96,6 +100,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
     }
     let metrics = Metrics::new()?;
     let manager = ModelManager::new(opts.model_name.clone(), Arc::new(opts.serving.clone()), metrics.clone());
+    manager.set_labels(opts.version_labels.clone());
     let models = BTreeMap::from([(opts.model_name.clone(), Arc::clone(&manager))]);
     let state = AppState::new(models, metrics, opts.max_body_bytes);
 
@@ -132,14 +137,19 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
     }));
 
     let grpc = GrpcService::new(Arc::clone(&state)).into_server();
+    let (tfs_prediction, tfs_model) = TfsService::new(Arc::clone(&state)).into_servers();
     let mut grpc_rx = rx.clone();
     tasks.push(tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc_listener);
         let stop = async move {
             let _ = grpc_rx.wait_for(|s| *s).await;
         };
-        if let Err(e) =
-            tonic::transport::Server::builder().add_service(grpc).serve_with_incoming_shutdown(incoming, stop).await
+        if let Err(e) = tonic::transport::Server::builder()
+            .add_service(grpc)
+            .add_service(tfs_prediction)
+            .add_service(tfs_model)
+            .serve_with_incoming_shutdown(incoming, stop)
+            .await
         {
             tracing::error!(error = %e, "gRPC server failed");
         }

@@ -26,10 +26,17 @@ struct FakeApi {
 
 impl FakeApi {
     fn set_traffic(&self, traffic: Value) {
+        self.set_status(&[("traffic", traffic)]);
+    }
+
+    /// Writes status fields as the operator would and sends the watch event.
+    fn set_status(&self, fields: &[(&str, Value)]) {
         let mut obj = self.object.lock().unwrap();
         let rv = obj["metadata"]["resourceVersion"].as_str().unwrap().parse::<u64>().unwrap() + 1;
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-        obj["status"]["traffic"] = traffic;
+        for (key, value) in fields {
+            obj["status"][*key] = value.clone();
+        }
         let line = json!({"type": "MODIFIED", "object": obj.clone()}).to_string() + "\n";
         let _ = self.events.send(line);
     }
@@ -131,9 +138,24 @@ async fn converges_on_status_traffic_and_survives_the_api_going_away() {
     assert_eq!(state_of(&status, "2"), None, "version 2 is on disk but not in status.traffic: {status}");
 
     // The canary appears with weight 0: loaded and warmed, but no default traffic.
-    api.set_traffic(json!([{"version": "1", "weight": 100.0}, {"version": "2", "weight": 0.0}]));
+    api.set_status(&[
+        ("traffic", json!([{"version": "1", "weight": 100.0}, {"version": "2", "weight": 0.0}])),
+        ("stableVersion", json!("1")),
+        ("canaryVersion", json!("2")),
+    ]);
     server.wait_for(&client, "/v2/models/m/versions/2/ready", |s, _| s == 200).await;
     assert_eq!(versions_answering(&client, &server, 30).await, (30, 0));
+    // TF Serving's version labels follow the operator's stable and canary.
+    for (label, version) in [("stable", "1"), ("canary", "2")] {
+        let resp = client
+            .post(server.url(&format!("/v1/models/m/labels/{label}:predict")))
+            .json(&json!({"instances": ["hi"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(resp.json::<Value>().await.unwrap()["model_version"], version, "{label}");
+    }
 
     // A 50/50 split is per request.
     api.set_traffic(json!([{"version": "1", "weight": 50.0}, {"version": "2", "weight": 50.0}]));

@@ -237,14 +237,9 @@ async fn grpc_overload_is_resource_exhausted() {
     if !have_models() {
         return;
     }
-    let server = Server::start(
-        "minilm",
-        &models_dir().join("minilm"),
-        &["--queue_capacity=1", "--max_batch_size=1", "--max_batch_delay=0", "--warmup=false"],
-    );
-    server.wait_ready(&reqwest::Client::new()).await;
+    let server = start_overloadable(&reqwest::Client::new()).await;
     let client = connect(&server).await;
-    let long = "the quick brown fox jumps over the lazy dog ".repeat(14);
+    let long = long_text();
     let mut tasks = Vec::new();
     for _ in 0..48 {
         let mut c = client.clone();

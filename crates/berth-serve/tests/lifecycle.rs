@@ -4,36 +4,10 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use serde_json::{Value, json};
-
-/// Sends requests back to back until `stop`; returns (version answered, status) per request.
-fn load_loop(
-    client: reqwest::Client,
-    url: String,
-    stop: Arc<AtomicBool>,
-) -> tokio::task::JoinHandle<Vec<(String, u16, String)>> {
-    tokio::spawn(async move {
-        let mut seen = Vec::new();
-        let body = text_body(&["a request sent during the swap", "and a second text"]);
-        while !stop.load(Ordering::Acquire) {
-            match client.post(&url).json(&body).send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let json: Value = resp.json().await.unwrap_or(Value::Null);
-                    let version = json["model_version"].as_str().unwrap_or("").to_string();
-                    seen.push((version, status, json["error"].as_str().unwrap_or("").to_string()));
-                }
-                Err(e) => seen.push((String::new(), 0, e.to_string())),
-            }
-        }
-        seen
-    })
-}
+use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hot_swap_under_load_loses_no_request() {
@@ -46,42 +20,16 @@ async fn hot_swap_under_load_loses_no_request() {
     let client = reqwest::Client::new();
     server.wait_ready(&client).await;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let url = server.url("/v2/models/tiny/infer");
-    let loops: Vec<_> = (0..4).map(|_| load_loop(client.clone(), url.clone(), Arc::clone(&stop))).collect();
+    let load = Load::start(&client, server.url("/v2/models/tiny/infer"), 4);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Version 2 appears and version 1 is removed at once: 1 keeps serving
     // until 2 is warm, then drains.
     copy_version(&models_dir().join("tiny/2"), &base.path().join("2"));
     std::fs::remove_dir_all(base.path().join("1")).unwrap();
-    server
-        .wait_for(&client, "/v1/models/tiny", |_, body| {
-            let list = body["model_version_status"].as_array().cloned().unwrap_or_default();
-            let state = |v: &str| list.iter().find(|s| s["version"] == v).map(|s| s["state"].clone());
-            state("2") == Some(json!("AVAILABLE")) && state("1").is_none_or(|s| s == "END")
-        })
-        .await;
+    server.wait_swapped(&client, "tiny", "2", "1").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Release);
-
-    let mut all = Vec::new();
-    for l in loops {
-        all.extend(l.await.unwrap());
-    }
-    let failures: Vec<_> = all.iter().filter(|(_, status, _)| *status != 200).collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} requests failed: {:?}",
-        failures.len(),
-        all.len(),
-        &failures[..failures.len().min(5)]
-    );
-    let from_1 = all.iter().filter(|(v, _, _)| v == "1").count();
-    let from_2 = all.iter().filter(|(v, _, _)| v == "2").count();
-    assert!(from_1 > 0 && from_2 > 0, "answers from v1: {from_1}, v2: {from_2}");
-    assert!(all.len() > 20, "only {} requests", all.len());
-    eprintln!("{} requests, {from_1} from v1, {from_2} from v2, none failed", all.len());
+    assert_all_answered(&load.finish().await, &["1", "2"]);
 
     let (status, resp) = {
         let r =

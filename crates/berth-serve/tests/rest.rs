@@ -8,47 +8,6 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-async fn post(client: &reqwest::Client, url: String, body: &Value) -> (u16, Value) {
-    let resp = client.post(url).json(body).send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
-
-fn ref_texts(reference: &Value) -> Vec<String> {
-    reference["items"].as_array().unwrap().iter().map(|i| i["text"].as_str().unwrap().to_string()).collect()
-}
-
-fn ref_rows(reference: &Value, field: &str) -> Vec<Vec<f64>> {
-    reference["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i[field].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect())
-        .collect()
-}
-
-/// Pre-tokenized body from the reference's ids, padded to the longest row.
-fn ids_body(reference: &Value) -> Value {
-    let items = reference["items"].as_array().unwrap();
-    let longest = items.iter().map(|i| i["input_ids"].as_array().unwrap().len()).max().unwrap();
-    let pad = |field: &str| -> Vec<i64> {
-        items
-            .iter()
-            .flat_map(|i| {
-                let mut row: Vec<i64> = i[field].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
-                row.resize(longest, 0);
-                row
-            })
-            .collect()
-    };
-    let shape = json!([items.len(), longest]);
-    json!({"inputs": [
-        {"name": "input_ids", "datatype": "INT64", "shape": shape, "data": pad("input_ids")},
-        {"name": "attention_mask", "datatype": "INT64", "shape": shape, "data": pad("attention_mask")},
-        {"name": "token_type_ids", "datatype": "INT64", "shape": shape, "data": pad("token_type_ids")},
-    ]})
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiny_embeddings_match_onnx_runtime_for_texts_and_ids() {
     if !have_models() {
@@ -308,14 +267,9 @@ async fn a_full_queue_answers_429_at_once() {
     if !have_models() {
         return;
     }
-    let server = Server::start(
-        "minilm",
-        &models_dir().join("minilm"),
-        &["--queue_capacity=1", "--max_batch_size=1", "--max_batch_delay=0", "--warmup=false"],
-    );
     let client = reqwest::Client::new();
-    server.wait_ready(&client).await;
-    let long = "the quick brown fox jumps over the lazy dog ".repeat(14);
+    let server = start_overloadable(&client).await;
+    let long = long_text();
     let body = text_body(&[&long, &long, &long, &long]);
     let mut tasks = Vec::new();
     for _ in 0..48 {

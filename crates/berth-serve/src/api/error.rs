@@ -46,7 +46,9 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
-            ApiError::Route(RouteError::UnknownModel(_) | RouteError::UnknownVersion { .. }) => StatusCode::NOT_FOUND,
+            ApiError::Route(
+                RouteError::UnknownModel(_) | RouteError::UnknownVersion { .. } | RouteError::UnknownLabel { .. },
+            ) => StatusCode::NOT_FOUND,
             ApiError::Route(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Infer(e) => match e {
                 InferError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -75,9 +77,13 @@ impl From<ApiError> for tonic::Status {
     }
 }
 
+/// The error body both REST APIs use (V2 and TF Serving): `{"error": "..."}`.
+pub fn error_response(status: StatusCode, message: String) -> axum::response::Response {
+    axum::response::IntoResponse::into_response((status, axum::Json(serde_json::json!({ "error": message }))))
+}
+
 impl axum::response::IntoResponse for ApiError {
     fn into_response(self) -> axum::response::Response {
-        let body = axum::Json(serde_json::json!({ "error": self.to_string() }));
-        (self.http_status(), body).into_response()
+        error_response(self.http_status(), self.to_string())
     }
 }

@@ -1,5 +1,5 @@
 //! The protocols: Open Inference Protocol V2 over REST ([`rest`]) and gRPC
-//! ([`grpc`]), TF Serving's model status ([`tfserving`]) and `/metrics`. All
+//! ([`grpc`]), TF Serving's REST and gRPC APIs ([`tfs`]) and `/metrics`. All
 //! of them call into [`AppState`], which holds the protocol-neutral request
 //! path: route -> tokenize (outside any lock) -> queue -> answer.
 
@@ -7,8 +7,7 @@ pub mod error;
 pub mod grpc;
 pub mod rest;
 pub mod tensor;
-pub mod tf_predict;
-pub mod tfserving;
+pub mod tfs;
 pub mod v2_json;
 
 use std::collections::BTreeMap;
@@ -190,7 +189,7 @@ impl AppState {
         Ok(ModelMeta {
             name: model.to_string(),
             versions,
-            platform: "onnxruntime_onnx".into(),
+            platform: target.format.platform().into(),
             inputs: input_meta(),
             outputs: output_meta(&target),
         })
@@ -209,7 +208,7 @@ fn meta(name: &str, datatype: &str, shape: &[i64]) -> TensorMeta {
 }
 
 /// Texts, or the pre-tokenized alternative.
-fn input_meta() -> Vec<TensorMeta> {
+pub(crate) fn input_meta() -> Vec<TensorMeta> {
     vec![
         meta(tensor::TEXT, "BYTES", &[-1]),
         meta("input_ids", "INT64", &[-1, -1]),
@@ -218,7 +217,7 @@ fn input_meta() -> Vec<TensorMeta> {
     ]
 }
 
-fn output_meta(v: &Version) -> Vec<TensorMeta> {
+pub(crate) fn output_meta(v: &Version) -> Vec<TensorMeta> {
     let width = v.output_width as i64;
     match &v.info.task {
         Task::Embedding { .. } => vec![meta(tensor::EMBEDDING, "FP32", &[-1, width])],

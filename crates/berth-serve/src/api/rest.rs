@@ -1,5 +1,5 @@
-//! Open Inference Protocol V2 over REST (axum), plus TF Serving's model
-//! status and `/metrics` on the same port.
+//! Open Inference Protocol V2 over REST (axum), plus TF Serving's REST API
+//! ([`tfs::rest`]) and `/metrics` on the same port.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
-use super::{ApiError, AppState, ModelMeta, tensor, tf_predict, tfserving, v2_json};
+use super::{ApiError, AppState, ModelMeta, tensor, tfs, v2_json};
 
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
 
@@ -28,8 +28,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v2/models/{model}/versions/{version}", get(version_metadata))
         .route("/v2/models/{model}/versions/{version}/ready", get(version_ready))
         .route("/v2/models/{model}/versions/{version}/infer", post(infer_version))
-        .route("/v1/models/{model}", get(tfserving::model_status).post(tf_predict_model))
-        .route("/v1/models/{model}/versions/{version}", get(tfserving::version_status).post(tf_predict_version))
+        .merge(tfs::rest::routes())
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
@@ -165,37 +164,7 @@ async fn run_infer(
     Ok(response)
 }
 
-/// `POST /v1/models/{m}:predict` (the `:predict` is part of the segment).
-async fn tf_predict_model(
-    State(state): State<Arc<AppState>>,
-    Path(model): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    run_tf_predict(&state, &model, body).await
-}
-
-async fn tf_predict_version(
-    State(state): State<Arc<AppState>>,
-    Path((model, version)): Path<(String, String)>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    run_tf_predict(&state, &format!("{model}/versions/{version}"), body).await
-}
-
-async fn run_tf_predict(
-    state: &AppState,
-    rest: &str,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let (model, version) = tf_predict::parse_path(rest)?;
-    let body = read_body(state, body)?;
-    state.manager(&model)?;
-    let payload = tf_predict::payload(&body)?;
-    let result = state.infer(&model, version.as_deref(), payload).await?;
-    Ok(Json(tf_predict::response(&result)))
-}
-
-fn read_body(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(crate) fn read_body(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge(format!(

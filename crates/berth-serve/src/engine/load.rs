@@ -1,23 +1,20 @@
 //! Loading a version directory: verify, read the task, build the tokenizer
-//! and the session pool, check the graph, warm every sequence-length bucket,
-//! then start the workers. Blocking; the manager runs it off the async runtime.
+//! and the sessions of its backend (ONNX Runtime or TensorFlow), check the
+//! graph, warm every sequence-length bucket, then start the workers. Blocking;
+//! the manager runs it off the async runtime.
 
 use std::path::Path;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, mpsc};
 
-use ort::session::Session;
-use ort::session::builder::GraphOptimizationLevel;
-
 use super::Row;
+use super::backend;
 use super::version::Version;
 use super::worker::{self, Runner, Shared};
 use crate::config::ServingConfig;
 use crate::manager::VersionId;
 use crate::metrics::VersionMetrics;
-use crate::model::{LoadError, TextTokenizer, hf_config, manifest, runtime, signature};
-
-pub const MODEL_FILE: &str = "model.onnx";
+use crate::model::{LoadError, TextTokenizer, hf_config, manifest};
 
 pub fn load(
     model: &str,
@@ -29,25 +26,8 @@ pub fn load(
     let manifest = manifest::load_and_verify(dir)?;
     let info = hf_config::read(dir, &manifest, cfg.normalize)?;
     let tokenizer = TextTokenizer::from_dir(dir, cfg.max_sequence_length, cfg.truncation)?;
-    let model_path = dir.join(MODEL_FILE);
-    if !model_path.is_file() {
-        return Err(LoadError::io(
-            &model_path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no model.onnx in the version directory"),
-        ));
-    }
-    let env = runtime::environment(cfg.ort_library.as_deref())?;
-    let mut runners = Vec::with_capacity(cfg.sessions.max(1));
-    let mut sig = None;
-    for _ in 0..cfg.sessions.max(1) {
-        let session = build_session(&env, &model_path, cfg)?;
-        let (inputs, outputs) = signature::describe(&session);
-        let checked = signature::check(&inputs, &outputs, &info.task)?;
-        sig = Some(checked.clone());
-        runners.push(Runner::new(session, checked, info.task.clone()));
-    }
-    let signature =
-        sig.ok_or_else(|| LoadError::Session { path: model_path.clone(), message: "no session was created".into() })?;
+    let (format, backends, signature) = backend::open(dir, cfg, &info.task)?;
+    let mut runners: Vec<Runner> = backends.into_iter().map(|b| Runner::new(b, info.task.clone())).collect();
 
     let mut output_width = 0;
     for runner in &mut runners {
@@ -83,6 +63,7 @@ pub fn load(
         number,
         dir: dir.to_path_buf(),
         info,
+        format,
         signature,
         tokenizer,
         output_width,
@@ -93,23 +74,9 @@ pub fn load(
     })
 }
 
-fn build_session(env: &ort::environment::Environment, path: &Path, cfg: &ServingConfig) -> Result<Session, LoadError> {
-    let err = |message: String| LoadError::Session { path: path.to_path_buf(), message };
-    Session::builder(env)
-        .map_err(|e| err(e.to_string()))?
-        .with_optimization_level(GraphOptimizationLevel::All)
-        .map_err(|e| err(e.to_string()))?
-        .with_intra_threads(cfg.threads.max(1))
-        .map_err(|e| err(e.to_string()))?
-        .with_inter_threads(1)
-        .map_err(|e| err(e.to_string()))?
-        .commit_from_file(path)
-        .map_err(|e| err(e.to_string()))
-}
-
 /// Runs every sequence-length bucket at batch size 1 and at the largest batch
 /// that keeps one run under ~4k tokens, so the first real requests do not pay
-/// for ONNX Runtime's allocations and a graph that fails at run time is found
+/// for the runtime's allocations and a graph that fails at run time is found
 /// before the version is served. Returns the output width.
 fn warm_up(runner: &mut Runner, cfg: &ServingConfig, vocab: usize) -> Result<usize, LoadError> {
     // A plausible sentence: [CLS]-ish first token, ordinary ids, [SEP]-ish last.

@@ -1,7 +1,8 @@
 //! The request path inside one loaded version: a bounded queue, worker
-//! threads that each own one ONNX Runtime session and batch what is queued,
-//! and the task heads that turn graph outputs into answers.
+//! threads that each own one backend session (ONNX Runtime or TensorFlow) and
+//! batch what is queued, and the task heads that turn graph outputs into answers.
 
+pub mod backend;
 pub mod error;
 pub mod head;
 pub mod job;

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
+use super::backend::Format;
 use super::job::Job;
 use super::worker::Shared;
 use super::{InferError, Output, Row};
@@ -22,6 +23,8 @@ pub struct Version {
     pub number: VersionId,
     pub dir: PathBuf,
     pub info: ModelInfo,
+    /// Which backend runs it (`format.platform()` names it in metadata).
+    pub format: Format,
     pub signature: Signature,
     pub tokenizer: TextTokenizer,
     /// Output width seen at warm-up (hidden size or label count).

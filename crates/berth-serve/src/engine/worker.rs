@@ -1,5 +1,5 @@
-//! A worker thread owns one ONNX Runtime session (`Session::run` takes
-//! `&mut self`, so sessions are never shared) and loops: take a batch from the
+//! A worker thread owns one backend session (an ONNX Runtime session, or a
+//! handle on the version's TensorFlow session) and loops: take a batch from the
 //! version's queue, pad it to its longest row, run it, apply the task head,
 //! answer each request.
 
@@ -8,15 +8,12 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ort::session::{Session, SessionInputValue};
-use ort::value::TensorRef;
-
 use super::InferError;
+use super::backend::{Backend, Inputs};
 use super::head::{mean_pool, softmax};
 use super::job::{Job, Output, Row};
 use crate::metrics::VersionMetrics;
-use crate::model::signature::{ATTENTION_MASK, INPUT_IDS, TOKEN_TYPE_IDS};
-use crate::model::{Signature, Task};
+use crate::model::Task;
 
 /// State shared by a version's submitters and its workers.
 pub(crate) struct Shared {
@@ -32,9 +29,8 @@ pub(crate) struct Shared {
 
 /// One session and its reusable input buffers.
 pub(crate) struct Runner {
-    pub session: Session,
-    pub signature: Signature,
-    pub task: Task,
+    backend: Backend,
+    task: Task,
     ids: Vec<i64>,
     mask: Vec<i64>,
     types: Vec<i64>,
@@ -42,72 +38,59 @@ pub(crate) struct Runner {
 }
 
 impl Runner {
-    pub fn new(session: Session, signature: Signature, task: Task) -> Self {
-        Self { session, signature, task, ids: Vec::new(), mask: Vec::new(), types: Vec::new(), scratch: Vec::new() }
+    pub fn new(backend: Backend, task: Task) -> Self {
+        Self { backend, task, ids: Vec::new(), mask: Vec::new(), types: Vec::new(), scratch: Vec::new() }
     }
 
     /// Runs `rows` as one batch padded to the longest of them; `emit(i, v)`
     /// receives row `i`'s head output. Returns the output width.
     pub fn run_chunk(&mut self, rows: &[&Row], mut emit: impl FnMut(usize, &[f32])) -> Result<usize, InferError> {
+        let Self { backend, task, ids, mask, types, scratch } = self;
         let batch = rows.len();
         let seq = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
         let cells = batch * seq;
-        for buf in [&mut self.ids, &mut self.mask, &mut self.types] {
+        for buf in [&mut *ids, &mut *mask, &mut *types] {
             buf.clear();
             buf.resize(cells, 0);
         }
         for (r, row) in rows.iter().enumerate() {
             let at = r * seq;
-            self.ids[at..at + row.len()].copy_from_slice(&row.ids);
-            let types = row.type_ids.len().min(seq);
-            self.types[at..at + types].copy_from_slice(&row.type_ids[..types]);
+            ids[at..at + row.len()].copy_from_slice(&row.ids);
+            let n_types = row.type_ids.len().min(seq);
+            types[at..at + n_types].copy_from_slice(&row.type_ids[..n_types]);
             match &row.mask {
-                Some(mask) => self.mask[at..at + mask.len()].copy_from_slice(mask),
-                None => self.mask[at..at + row.len()].fill(1),
+                Some(m) => mask[at..at + m.len()].copy_from_slice(m),
+                None => mask[at..at + row.len()].fill(1),
             }
         }
-        let shape = [batch, seq];
-        let rt = |e: ort::Error| InferError::Runtime(e.to_string());
-        let mut inputs: Vec<(&str, SessionInputValue<'_>)> = vec![
-            (INPUT_IDS, TensorRef::from_array_view((shape, &self.ids[..])).map_err(rt)?.into()),
-            (ATTENTION_MASK, TensorRef::from_array_view((shape, &self.mask[..])).map_err(rt)?.into()),
-        ];
-        if self.signature.has_token_type_ids {
-            inputs.push((TOKEN_TYPE_IDS, TensorRef::from_array_view((shape, &self.types[..])).map_err(rt)?.into()));
-        }
-        let outputs = self.session.run(inputs).map_err(rt)?;
-        let value = outputs
-            .get(&self.signature.output)
-            .ok_or_else(|| InferError::Runtime(format!("the graph produced no {} output", self.signature.output)))?;
-        let (out_shape, data) = value.try_extract_tensor::<f32>().map_err(rt)?;
-        let dims: Vec<usize> = out_shape.iter().map(|&d| usize::try_from(d).unwrap_or(0)).collect();
-        match &self.task {
+        let input = Inputs { batch, seq, ids: ids.as_slice(), mask: mask.as_slice(), types: types.as_slice() };
+        backend.run(&input, |dims, data| match &*task {
             Task::Embedding { normalize } => {
                 let width = match dims[..] {
                     [b, s, w] if b == batch && s == seq && w > 0 => w,
-                    _ => return Err(shape_error(&dims, &[batch, seq])),
+                    _ => return Err(shape_error(dims, &[batch, seq])),
                 };
-                self.scratch.resize(width, 0.0);
+                scratch.resize(width, 0.0);
                 for r in 0..batch {
                     let hidden = &data[r * seq * width..(r + 1) * seq * width];
-                    mean_pool(hidden, &self.mask[r * seq..(r + 1) * seq], width, *normalize, &mut self.scratch);
-                    emit(r, &self.scratch);
+                    mean_pool(hidden, &mask[r * seq..(r + 1) * seq], width, *normalize, scratch);
+                    emit(r, scratch);
                 }
                 Ok(width)
             }
             Task::Classification { labels } => {
                 let width = match dims[..] {
                     [b, w] if b == batch && w == labels.len() => w,
-                    _ => return Err(shape_error(&dims, &[batch, labels.len()])),
+                    _ => return Err(shape_error(dims, &[batch, labels.len()])),
                 };
-                self.scratch.resize(width, 0.0);
+                scratch.resize(width, 0.0);
                 for r in 0..batch {
-                    softmax(&data[r * width..(r + 1) * width], &mut self.scratch);
-                    emit(r, &self.scratch);
+                    softmax(&data[r * width..(r + 1) * width], scratch);
+                    emit(r, scratch);
                 }
                 Ok(width)
             }
-        }
+        })
     }
 
     /// Runs every row of `jobs` in chunks of at most `max_batch` rows and

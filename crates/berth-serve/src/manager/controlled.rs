@@ -14,7 +14,7 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 
 use super::repository::fingerprint;
-use super::{DesiredVersion, ModelManager, VersionId};
+use super::{DesiredVersion, ModelManager, VersionId, VersionLabels};
 
 /// Which BertModel this pod serves, and where its versions are mounted.
 #[derive(Debug, Clone)]
@@ -102,6 +102,8 @@ pub async fn run(manager: Arc<ModelManager>, source: ControlledSource, mut shutd
             },
         }
         let Some(status) = &last_status else { continue };
+        // Labels follow every status change, also when the versions do not.
+        manager.set_labels(VersionLabels::from_status(status));
         let Some(desired) = desired_from_status(status, &source.base, source.pod_name.as_deref()) else { continue };
         if last_applied.as_ref() != Some(&desired) {
             tracing::info!(

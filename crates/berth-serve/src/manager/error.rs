@@ -8,6 +8,8 @@ pub enum RouteError {
     UnknownModel(String),
     #[error("model {model:?} has no version {version:?}")]
     UnknownVersion { model: String, version: String },
+    #[error("model {model:?} has no version labelled {label:?}")]
+    UnknownLabel { model: String, label: String },
     #[error("version {version} of model {model:?} is {state}, not AVAILABLE{}", error.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
     NotAvailable { model: String, version: super::VersionId, state: VersionState, error: Option<String> },
     #[error("model {0:?} has no AVAILABLE version")]
@@ -21,6 +23,7 @@ impl RouteError {
         match self {
             RouteError::UnknownModel(_) => "unknown_model",
             RouteError::UnknownVersion { .. } => "unknown_version",
+            RouteError::UnknownLabel { .. } => "unknown_label",
             RouteError::NotAvailable { .. } => "not_available",
             RouteError::NoneAvailable(_) => "not_available",
             RouteError::Draining => "draining",

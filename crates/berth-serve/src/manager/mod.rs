@@ -7,6 +7,7 @@
 
 pub mod controlled;
 pub mod error;
+pub mod labels;
 pub mod poller;
 pub mod repository;
 pub mod routing;
@@ -21,6 +22,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 pub use error::{RepoError, RouteError};
+pub use labels::VersionLabels;
 pub use repository::VersionPolicy;
 pub use routing::Routing;
 pub use state::VersionState;
@@ -75,6 +77,8 @@ pub struct ModelManager {
     metrics: Metrics,
     slots: Mutex<BTreeMap<VersionId, Slot>>,
     routing: RwLock<Arc<Routing<Arc<Version>>>>,
+    /// Version labels from the source (see [`labels`]).
+    labels: RwLock<VersionLabels>,
     /// One load at a time: loads are CPU- and memory-heavy and would slow
     /// the versions that are serving.
     load_permits: Semaphore,
@@ -97,6 +101,7 @@ impl ModelManager {
             metrics,
             slots: Mutex::new(BTreeMap::new()),
             routing: RwLock::new(Arc::new(Routing::default())),
+            labels: RwLock::new(VersionLabels::default()),
             load_permits: Semaphore::new(1),
             runtime: tokio::runtime::Handle::current(),
         })
@@ -146,6 +151,26 @@ impl ModelManager {
                 routing.pick(rand::random::<f64>()).cloned().ok_or_else(|| RouteError::NoneAvailable(self.name.clone()))
             }
         }
+    }
+
+    /// Replaces the version labels (controlled mode: on every status change).
+    pub fn set_labels(&self, labels: VersionLabels) {
+        match self.labels.write() {
+            Ok(mut l) => *l = labels,
+            Err(poisoned) => *poisoned.into_inner() = labels,
+        }
+    }
+
+    /// The version `label` names now (it may not be AVAILABLE).
+    pub fn label_version(&self, label: &str) -> Result<VersionId, RouteError> {
+        let routing = self.routing();
+        let labels = match self.labels.read() {
+            Ok(l) => l,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        labels
+            .resolve(label, routing.main_version())
+            .ok_or_else(|| RouteError::UnknownLabel { model: self.name.clone(), label: label.to_string() })
     }
 
     pub fn status(&self) -> Vec<VersionStatus> {

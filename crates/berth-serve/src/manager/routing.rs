@@ -81,6 +81,22 @@ impl<T: Clone> Routing<T> {
         out
     }
 
+    /// The version taking the largest share of default traffic (the newest
+    /// of equal shares): what the `stable` label means when nobody set it.
+    /// Without weights, the default (the newest AVAILABLE in standalone mode).
+    pub fn main_version(&self) -> Option<&VersionId> {
+        let mut best: Option<(f64, &VersionId)> = None;
+        let mut prev = 0.0;
+        for (cumulative, v, _) in &self.weighted {
+            let share = cumulative - prev;
+            prev = *cumulative;
+            if best.is_none_or(|(b, _)| share >= b) {
+                best = Some((share, v));
+            }
+        }
+        best.map(|(_, v)| v).or(self.default.as_ref().map(|(v, _)| v))
+    }
+
     pub fn is_ready(&self) -> bool {
         !self.available.is_empty()
     }
@@ -127,6 +143,17 @@ mod tests {
         let to_3 = (0..n).filter(|i| r.pick(*i as f64 / n as f64) == Some(&3)).count();
         assert_eq!(to_3, 500);
         assert!((share(&r, 3) - 5.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn main_version_takes_the_most_traffic() {
+        let r = Routing::new(avail(&[2, 3]), &w(&[(2, 95.0), (3, 5.0)]), d(3));
+        assert_eq!(r.main_version(), Some(&VersionId::from(2)));
+        let r = Routing::new(avail(&[2, 3]), &w(&[(2, 50.0), (3, 50.0)]), d(3));
+        assert_eq!(r.main_version(), Some(&VersionId::from(3)));
+        let r = Routing::new(avail(&[1, 2]), &[], d(2));
+        assert_eq!(r.main_version(), Some(&VersionId::from(2)));
+        assert_eq!(Routing::<u64>::default().main_version(), None);
     }
 
     #[test]

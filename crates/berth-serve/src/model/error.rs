@@ -21,6 +21,16 @@ pub enum LoadError {
     Tokenizer(String),
     #[error("ONNX Runtime: {0}")]
     Runtime(String),
+    /// `libtensorflow.so` could not be dlopened (the build links it at run time).
+    #[error(
+        "TensorFlow C library not found: set TENSORFLOW_DIR to the directory holding libtensorflow.so \
+         (or add it to LD_LIBRARY_PATH): {0}"
+    )]
+    TensorflowLibrary(String),
+    /// Which graph the version directory holds: neither, both, or one this
+    /// build cannot run.
+    #[error("model format: {0}")]
+    Format(String),
     #[error("creating session from {path}: {message}")]
     Session { path: PathBuf, message: String },
     #[error("graph signature: {0}")]
@@ -38,7 +48,8 @@ impl LoadError {
             LoadError::Checksum { .. } => "checksum",
             LoadError::Config(_) => "config",
             LoadError::Tokenizer(_) => "tokenizer",
-            LoadError::Runtime(_) => "runtime",
+            LoadError::Runtime(_) | LoadError::TensorflowLibrary(_) => "runtime",
+            LoadError::Format(_) => "format",
             LoadError::Session { .. } => "session",
             LoadError::Signature(_) => "signature",
             LoadError::Warmup(_) => "warmup",

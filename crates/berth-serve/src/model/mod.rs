@@ -1,6 +1,7 @@
 //! Reading one version directory into something that can run: the manifest
-//! check, the task from `config.json`, the tokenizer, the ONNX sessions and
-//! the graph signature.
+//! check, the task from `config.json`, the tokenizer, the ONNX Runtime
+//! environment and the graph signature rules every backend's graph is checked
+//! against (the sessions themselves are `engine::backend`'s).
 
 pub mod error;
 pub mod hf_config;

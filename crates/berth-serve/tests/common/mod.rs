@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -44,18 +46,64 @@ pub fn reference(model: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
-/// Copies a version directory (files only) to `to`, atomically: the copy is
-/// made beside it and renamed, like a deployment tool would.
+/// The reference's input texts.
+pub fn ref_texts(reference: &Value) -> Vec<String> {
+    reference["items"].as_array().unwrap().iter().map(|i| i["text"].as_str().unwrap().to_string()).collect()
+}
+
+/// One row per reference item of its `field` (`embedding`, `probabilities`...).
+pub fn ref_rows(reference: &Value, field: &str) -> Vec<Vec<f64>> {
+    reference["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i[field].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect())
+        .collect()
+}
+
+/// Pre-tokenized body from the reference's ids, padded to the longest row.
+pub fn ids_body(reference: &Value) -> Value {
+    let items = reference["items"].as_array().unwrap();
+    let longest = items.iter().map(|i| i["input_ids"].as_array().unwrap().len()).max().unwrap();
+    let pad = |field: &str| -> Vec<i64> {
+        items
+            .iter()
+            .flat_map(|i| {
+                let mut row: Vec<i64> = i[field].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+                row.resize(longest, 0);
+                row
+            })
+            .collect()
+    };
+    let shape = serde_json::json!([items.len(), longest]);
+    serde_json::json!({"inputs": [
+        {"name": "input_ids", "datatype": "INT64", "shape": shape, "data": pad("input_ids")},
+        {"name": "attention_mask", "datatype": "INT64", "shape": shape, "data": pad("attention_mask")},
+        {"name": "token_type_ids", "datatype": "INT64", "shape": shape, "data": pad("token_type_ids")},
+    ]})
+}
+
+/// Copies a version directory (with its subdirectories, e.g. a SavedModel's
+/// `variables/`) to `to`, atomically: the copy is made beside it and renamed,
+/// like a deployment tool would.
 pub fn copy_version(from: &Path, to: &Path) {
     let parent = to.parent().unwrap();
     let tmp = parent.join(format!(".tmp-{}", to.file_name().unwrap().to_string_lossy()));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    copy_tree(from, &tmp);
+    std::fs::rename(&tmp, to).unwrap();
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        std::fs::copy(entry.path(), tmp.join(entry.file_name())).unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
     }
-    std::fs::rename(&tmp, to).unwrap();
 }
 
 /// A running `berth-serve` process; killed when dropped.
@@ -161,6 +209,91 @@ impl Drop for Server {
     }
 }
 
+/// What one request of a [`Load`] got: (version that answered, HTTP status, error).
+pub type Answer = (String, u16, String);
+
+/// Clients sending V2 text requests back to back, e.g. across a hot swap.
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    loops: Vec<tokio::task::JoinHandle<Vec<Answer>>>,
+}
+
+impl Load {
+    /// `clients` loops posting to `url` until `finish`.
+    pub fn start(client: &reqwest::Client, url: String, clients: usize) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let loops = (0..clients)
+            .map(|_| {
+                let (client, url, stop) = (client.clone(), url.clone(), Arc::clone(&stop));
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let body = text_body(&["a request sent during the swap", "and a second text"]);
+                    while !stop.load(Ordering::Acquire) {
+                        match client.post(&url).json(&body).send().await {
+                            Ok(resp) => {
+                                let status = resp.status().as_u16();
+                                let json: Value = resp.json().await.unwrap_or(Value::Null);
+                                let version = json["model_version"].as_str().unwrap_or("").to_string();
+                                seen.push((version, status, json["error"].as_str().unwrap_or("").to_string()));
+                            }
+                            Err(e) => seen.push((String::new(), 0, e.to_string())),
+                        }
+                    }
+                    seen
+                })
+            })
+            .collect();
+        Load { stop, loops }
+    }
+
+    /// Stops the loops and returns every answer.
+    pub async fn finish(self) -> Vec<Answer> {
+        self.stop.store(true, Ordering::Release);
+        let mut all = Vec::new();
+        for l in self.loops {
+            all.extend(l.await.unwrap());
+        }
+        all
+    }
+}
+
+/// Asserts that no request failed, that there were more than 20, and that each
+/// of `versions` answered some; returns how many each answered.
+pub fn assert_all_answered(all: &[Answer], versions: &[&str]) -> Vec<usize> {
+    let failures: Vec<_> = all.iter().filter(|(_, status, _)| *status != 200).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests failed: {:?}",
+        failures.len(),
+        all.len(),
+        &failures[..failures.len().min(5)]
+    );
+    let counts: Vec<usize> = versions.iter().map(|v| all.iter().filter(|(got, _, _)| got == v).count()).collect();
+    assert!(counts.iter().all(|&n| n > 0), "answers from versions {versions:?}: {counts:?}");
+    assert!(all.len() > 20, "only {} requests", all.len());
+    eprintln!("{} requests, from versions {versions:?}: {counts:?}, none failed", all.len());
+    counts
+}
+
+impl Server {
+    /// Waits until version `new` of `model` is AVAILABLE and `old` is gone or END.
+    pub async fn wait_swapped(&self, client: &reqwest::Client, model: &str, new: &str, old: &str) {
+        self.wait_for(client, &format!("/v1/models/{model}"), |_, body| {
+            let list = body["model_version_status"].as_array().cloned().unwrap_or_default();
+            let state = |v: &str| list.iter().find(|s| s["version"] == v).map(|s| s["state"].clone());
+            state(new) == Some(serde_json::json!("AVAILABLE")) && state(old).is_none_or(|s| s == "END")
+        })
+        .await;
+    }
+}
+
+/// POSTs `body` as JSON; returns the status and the JSON answer (null if none).
+pub async fn post(client: &reqwest::Client, url: String, body: &Value) -> (u16, Value) {
+    let resp = client.post(url).json(body).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
 /// A V2 REST body with one BYTES input of `texts`.
 pub fn text_body(texts: &[&str]) -> Value {
     serde_json::json!({
@@ -186,4 +319,21 @@ pub fn cosine(a: &[f64], b: &[f64]) -> f64 {
     let na: f64 = a.iter().map(|x| x * x).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| x * x).sum::<f64>().sqrt();
     dot / (na * nb)
+}
+
+/// MiniLM with a one-request queue, no batching and no warm-up, so a burst
+/// of long requests overflows it (the overload tests); returns once ready.
+pub async fn start_overloadable(client: &reqwest::Client) -> Server {
+    let server = Server::start(
+        "minilm",
+        &models_dir().join("minilm"),
+        &["--queue_capacity=1", "--max_batch_size=1", "--max_batch_delay=0", "--warmup=false"],
+    );
+    server.wait_ready(client).await;
+    server
+}
+
+/// A text long enough to keep a MiniLM session busy for a while.
+pub fn long_text() -> String {
+    "the quick brown fox jumps over the lazy dog ".repeat(14)
 }

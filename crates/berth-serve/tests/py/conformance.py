@@ -7,77 +7,26 @@ answers against ONNX Runtime's reference outputs.
 usage: conformance.py --binary target/debug/berth-serve --models .cache/models
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
-import tempfile
-import time
-import traceback
 
 import numpy as np
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
+from harness import Checks, Process, close, reference, run_checks
 from tritonclient.utils import InferenceServerException
 
-CHECKS = []
+check = Checks()
 
 
-def check(fn):
-    CHECKS.append(fn)
-    return fn
+class Server(Process):
+    """The binary with tritonclient's HTTP and gRPC clients, once ready."""
 
-
-class Server:
     def __init__(self, binary, name, base, extra=()):
-        self.tmp = tempfile.TemporaryDirectory()
-        addr_file = os.path.join(self.tmp.name, "addr.json")
-        self.log = open(os.path.join(self.tmp.name, "server.log"), "w+")
-        self.proc = subprocess.Popen(
-            [binary, f"--model_name={name}", f"--model_base_path={base}", "--host=127.0.0.1",
-             "--rest_api_port=0", "--port=0", f"--address_file={addr_file}", *extra],
-            stdout=subprocess.DEVNULL, stderr=self.log)
-        deadline = time.time() + 60
-        while not os.path.exists(addr_file):
-            if time.time() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("berth-serve did not start:\n" + self.log_text())
-            time.sleep(0.05)
-        addr = json.load(open(addr_file))
-        self.rest, self.grpc = addr["rest"], addr["grpc"]
+        super().__init__(binary, name, base, extra)
         self.http = httpclient.InferenceServerClient(self.rest)
         self.grpcc = grpcclient.InferenceServerClient(self.grpc)
-        while not self._ready():
-            if time.time() > deadline:
-                raise RuntimeError("berth-serve not ready:\n" + self.log_text())
-            time.sleep(0.05)
-
-    def _ready(self):
-        try:
-            return self.http.is_server_ready()
-        except Exception:
-            return False
-
-    def log_text(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        assert self.proc.returncode == 0, f"exit {self.proc.returncode}\n{self.log_text()}"
-
-
-def reference(models, name):
-    with open(os.path.join(models, "reference", f"{name}.json")) as f:
-        ref = json.load(f)
-    texts = [i["text"] for i in ref["items"]]
-    return ref, texts
-
-
-def close(a, b, what):
-    diff = float(np.max(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64))))
-    assert diff < 1e-4, f"{what}: max abs diff {diff}"
+        self.wait(self.http.is_server_ready)
 
 
 def text_input(mod, texts, binary=None):
@@ -211,24 +160,11 @@ def main():
     ctx["tiny"] = Server(args.binary, "tiny", os.path.join(args.models, "tiny"), ["--model_version_policy=all"])
     ctx["classifier"] = Server(args.binary, "sentiment", os.path.join(args.models, "tiny-classifier"))
     # "all" loads version 2 after version 1: wait for both.
-    deadline = time.time() + 60
-    while not ctx["tiny"].http.is_model_ready("tiny", "2"):
-        assert time.time() < deadline
-        time.sleep(0.05)
-    passed = failed = 0
-    for fn in CHECKS:
-        try:
-            fn(ctx)
-            passed += 1
-            print(f"ok     {fn.__name__}")
-        except Exception:
-            failed += 1
-            print(f"FAILED {fn.__name__}")
-            traceback.print_exc()
+    ctx["tiny"].wait(lambda: ctx["tiny"].http.is_model_ready("tiny", "2"), "serving version 2")
+    status = run_checks(check, ctx, "tritonclient-conformance")
     for s in (ctx["tiny"], ctx["classifier"]):
         s.stop()
-    print(f"tritonclient-conformance: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return status
 
 
 if __name__ == "__main__":
