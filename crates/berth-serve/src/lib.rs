@@ -2,7 +2,7 @@
 //!
 //! Layers, each with its own error type:
 //! - [`model`]: reading a version directory (manifest, config, tokenizer,
-//!   ONNX graph) into a loaded, warmed-up version.
+//!   ONNX graph or TensorFlow SavedModel) into a loaded, warmed-up version.
 //! - [`engine`]: the request path inside one version: bounded queue, dynamic
 //!   batcher, session workers and the task heads.
 //! - [`manager`]: the set of versions of a model, their state machine, the
