@@ -66,6 +66,9 @@ pub struct Args {
     /// Most rows in one session run.
     #[arg(long = "max_batch_size", default_value_t = 32)]
     pub max_batch_size: usize,
+    /// Most padded tokens (rows x longest row) in one session run; 0: only --max_batch_size limits.
+    #[arg(long = "max_batch_tokens", default_value_t = crate::config::DEFAULT_MAX_BATCH_TOKENS)]
+    pub max_batch_tokens: usize,
     /// Longest wait for a batch to fill, e.g. 2ms, 500us, 0.01s (bare number: milliseconds).
     #[arg(long = "max_batch_delay", default_value = "2ms", value_parser = parse_duration)]
     pub max_batch_delay: Duration,
@@ -157,6 +160,7 @@ impl Args {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let serving = ServingConfig {
             max_batch_size: self.max_batch_size.max(1),
+            max_batch_tokens: self.max_batch_tokens,
             max_batch_delay: self.max_batch_delay,
             max_sequence_length: self.max_sequence_length.max(2),
             truncation: match self.truncation {

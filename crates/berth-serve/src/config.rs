@@ -27,6 +27,8 @@ pub enum Normalize {
 pub struct ServingConfig {
     /// Most rows run in one session call.
     pub max_batch_size: usize,
+    /// Most padded tokens (rows x longest row) in one session call; 0: rows only.
+    pub max_batch_tokens: usize,
     /// Longest time the first request of a batch waits for company. The
     /// batcher only waits while more requests are on their way (tokenizing),
     /// so a lone request never pays this delay.
@@ -51,6 +53,11 @@ pub struct ServingConfig {
     pub signature_name: String,
 }
 
+/// On CPU a BERT run of about 512 padded tokens already reaches the session's
+/// best throughput (MiniLM on 2 cores: 32 short texts or 4 of 128 tokens);
+/// bigger runs only add waiting time.
+pub const DEFAULT_MAX_BATCH_TOKENS: usize = 512;
+
 /// TF Serving's default signature key.
 pub const DEFAULT_SIGNATURE_NAME: &str = "serving_default";
 
@@ -58,6 +65,7 @@ impl Default for ServingConfig {
     fn default() -> Self {
         Self {
             max_batch_size: 32,
+            max_batch_tokens: DEFAULT_MAX_BATCH_TOKENS,
             max_batch_delay: Duration::from_millis(2),
             max_sequence_length: 128,
             truncation: Truncation::Truncate,

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use super::Row;
 use super::backend;
+use super::batch::BatchLimits;
 use super::version::Version;
-use super::worker::{self, Runner, Shared};
+use super::worker::{self, Intake, Runner, Shared};
 use crate::config::ServingConfig;
 use crate::manager::VersionId;
 use crate::metrics::VersionMetrics;
@@ -43,9 +44,9 @@ pub fn load(
 
     let (sender, rx) = mpsc::sync_channel(cfg.queue_capacity.max(1));
     let shared = Arc::new(Shared {
-        rx: Mutex::new(rx),
+        intake: Mutex::new(Intake { rx, carry: None }),
         incoming: AtomicUsize::new(0),
-        max_batch: cfg.max_batch_size.max(1),
+        limits: BatchLimits { rows: cfg.max_batch_size.max(1), tokens: cfg.max_batch_tokens },
         max_delay: cfg.max_batch_delay,
         metrics,
     });
@@ -75,7 +76,7 @@ pub fn load(
 }
 
 /// Runs every sequence-length bucket at batch size 1 and at the largest batch
-/// that keeps one run under ~4k tokens, so the first real requests do not pay
+/// the token budget allows (at most ~4k tokens), so the first real requests do not pay
 /// for the runtime's allocations and a graph that fails at run time is found
 /// before the version is served. Returns the output width.
 fn warm_up(runner: &mut Runner, cfg: &ServingConfig, vocab: usize) -> Result<usize, LoadError> {
@@ -85,7 +86,8 @@ fn warm_up(runner: &mut Runner, cfg: &ServingConfig, vocab: usize) -> Result<usi
     let buckets = if cfg.warmup { cfg.warmup_buckets() } else { vec![cfg.max_sequence_length.clamp(2, 8)] };
     for len in buckets {
         let row = Row { ids: vec![token; len], type_ids: vec![0; len], mask: None };
-        let big = (4096 / len).clamp(1, cfg.max_batch_size.max(1));
+        let budget = if cfg.max_batch_tokens == 0 { 4096 } else { cfg.max_batch_tokens.min(4096) };
+        let big = (budget / len).clamp(1, cfg.max_batch_size.max(1));
         let sizes: &[usize] = if cfg.warmup && big > 1 { &[1, big] } else { &[1] };
         for &batch in sizes {
             let rows: Vec<&Row> = std::iter::repeat_n(&row, batch).collect();

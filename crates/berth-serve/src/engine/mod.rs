@@ -3,6 +3,7 @@
 //! batch what is queued, and the task heads that turn graph outputs into answers.
 
 pub mod backend;
+pub mod batch;
 pub mod error;
 pub mod head;
 pub mod job;

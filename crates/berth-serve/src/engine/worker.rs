@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::InferError;
 use super::backend::{Backend, Inputs};
+use super::batch::{self, BatchLimits};
 use super::head::{mean_pool, softmax};
 use super::job::{Job, Output, Row};
 use crate::metrics::VersionMetrics;
@@ -17,14 +18,21 @@ use crate::model::Task;
 
 /// State shared by a version's submitters and its workers.
 pub(crate) struct Shared {
-    pub rx: Mutex<Receiver<Job>>,
+    pub intake: Mutex<Intake>,
     /// Requests routed to this version that are still tokenizing: the
     /// batcher waits for them (up to the delay) instead of running a partial
     /// batch, and does not wait when nothing is on its way.
     pub incoming: AtomicUsize,
-    pub max_batch: usize,
+    pub limits: BatchLimits,
     pub max_delay: Duration,
     pub metrics: VersionMetrics,
+}
+
+/// The queue's receiving end, and a job taken off it that did not fit the
+/// batch being collected: it starts the next one.
+pub(crate) struct Intake {
+    pub rx: Receiver<Job>,
+    pub carry: Option<Job>,
 }
 
 /// One session and its reusable input buffers.
@@ -93,15 +101,16 @@ impl Runner {
         })
     }
 
-    /// Runs every row of `jobs` in chunks of at most `max_batch` rows and
-    /// answers each job.
-    fn run_jobs(&mut self, jobs: Vec<Job>, max_batch: usize, metrics: &VersionMetrics) {
+    /// Runs every row of `jobs` in chunks within `limits` and answers each job.
+    fn run_jobs(&mut self, jobs: Vec<Job>, limits: BatchLimits, metrics: &VersionMetrics) {
         let mut outputs: Vec<Vec<f32>> = jobs.iter().map(|_| Vec::new()).collect();
         let index: Vec<(usize, usize)> =
             jobs.iter().enumerate().flat_map(|(j, job)| (0..job.rows.len()).map(move |r| (j, r))).collect();
         let mut width = 0;
         let mut failure = None;
-        for chunk in index.chunks(max_batch.max(1)) {
+        let lengths: Vec<usize> = index.iter().map(|&(j, r)| jobs[j].rows[r].len()).collect();
+        for range in batch::chunks(&lengths, limits) {
+            let chunk = &index[range];
             let rows: Vec<&Row> = chunk.iter().map(|&(j, r)| &jobs[j].rows[r]).collect();
             metrics.batch_size.observe(rows.len() as f64);
             let result = self.run_chunk(&rows, |i, v| {
@@ -136,23 +145,30 @@ fn shape_error(got: &[usize], want: &[usize]) -> InferError {
 /// The worker thread's loop; returns when the queue is closed and empty.
 pub(crate) fn run(shared: Arc<Shared>, mut runner: Runner) {
     while let Some(jobs) = collect(&shared) {
-        runner.run_jobs(jobs, shared.max_batch, &shared.metrics);
+        runner.run_jobs(jobs, shared.limits, &shared.metrics);
     }
 }
 
 /// Takes the next batch: blocks for the first job, then takes what is queued
-/// up to the batch size, waiting up to the delay only while requests are on
-/// their way. One worker collects at a time (the receiver's lock); the others
+/// while it fits the limits, waiting up to the delay only while requests are on
+/// their way. One worker collects at a time (the intake's lock); the others
 /// are running the batches they collected.
 fn collect(shared: &Shared) -> Option<Vec<Job>> {
-    let rx = shared.rx.lock().ok()?;
-    let first = rx.recv().ok()?;
-    shared.metrics.queue_depth.dec();
+    let mut intake = shared.intake.lock().ok()?;
+    let first = match intake.carry.take() {
+        Some(job) => job,
+        None => {
+            let job = intake.rx.recv().ok()?;
+            shared.metrics.queue_depth.dec();
+            job
+        }
+    };
     let deadline = first.enqueued.max(Instant::now()) + shared.max_delay;
     let mut rows = first.rows.len();
+    let mut longest = longest_row(&first);
     let mut jobs = vec![first];
-    while rows < shared.max_batch {
-        let next = match rx.try_recv() {
+    while shared.limits.fits(rows + 1, longest) {
+        let next = match intake.rx.try_recv() {
             Ok(job) => Some(job),
             Err(TryRecvError::Disconnected) => None,
             Err(TryRecvError::Empty) => {
@@ -160,14 +176,24 @@ fn collect(shared: &Shared) -> Option<Vec<Job>> {
                 if shared.incoming.load(Ordering::Acquire) == 0 || now >= deadline {
                     None
                 } else {
-                    rx.recv_timeout(deadline - now).ok()
+                    intake.rx.recv_timeout(deadline - now).ok()
                 }
             }
         };
         let Some(job) = next else { break };
         shared.metrics.queue_depth.dec();
+        let grown = longest.max(longest_row(&job));
+        if !shared.limits.fits(rows + job.rows.len(), grown) {
+            intake.carry = Some(job);
+            break;
+        }
         rows += job.rows.len();
+        longest = grown;
         jobs.push(job);
     }
     Some(jobs)
+}
+
+fn longest_row(job: &Job) -> usize {
+    job.rows.iter().map(Row::len).max().unwrap_or(0)
 }
