@@ -37,9 +37,15 @@ async fn crash_loop_shows_backoff_restart_count_and_last_state() {
     assert_eq!(st.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Running"));
     // Each run logs to its own file; the annotations name the current and
     // the previous one (for `kubectl logs --previous`).
+    // The status read above may already be a run behind: the current run's file can
+    // exist before its shell has printed, so wait for its line.
     for key in ["berth.dev/log-path.main", "berth.dev/log-path-previous.main"] {
         let path = st.metadata.annotations.as_ref().and_then(|a| a.get(key).cloned()).unwrap_or_default();
-        let log = std::fs::read_to_string(&path).unwrap_or_default();
+        let log = wait_for(&format!("{key} to hold the run's output"), Duration::from_secs(10), || async {
+            let log = std::fs::read_to_string(&path).unwrap_or_default();
+            (!log.is_empty()).then_some(log)
+        })
+        .await;
         assert_eq!(log, "boom\n", "{key} {path:?}");
     }
     c.stop().await;
