@@ -50,17 +50,12 @@ impl Selector {
     /// The explicit version to route to (labels resolved now), or None for
     /// default traffic.
     pub fn version(&self, state: &AppState, model: &str) -> Result<Option<String>, TfsError> {
+        // Unknown models are NOT_FOUND whatever the selector.
+        let manager = state.manager(model)?;
         match self {
-            Selector::Latest => {
-                state.manager(model)?;
-                Ok(None)
-            }
-            Selector::Version(v) => {
-                state.manager(model)?;
-                Ok(Some(v.clone()))
-            }
+            Selector::Latest => Ok(None),
+            Selector::Version(v) => Ok(Some(v.clone())),
             Selector::Label(l) => {
-                let manager = state.manager(model)?;
                 let v = manager.label_version(l).map_err(super::ApiError::from)?;
                 Ok(Some(v.to_string()))
             }
