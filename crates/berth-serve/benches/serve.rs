@@ -5,6 +5,10 @@
 //! workloads: every request 128 tokens, and every request a short text of at
 //! most 16 tokens. Same machine, same model (MiniLM), same thread budget,
 //! one run. Prints a Markdown table and writes it to target/bench/serve.md.
+//!
+//! For tuning runs: `BENCH_WORKLOADS=short` (or `128`) picks workloads by name,
+//! `BENCH_KSERVE=0` skips KServe, and `BENCH_BERTH_ARGS` appends flags to
+//! berth-serve's command line (several `;`-separated sets run one after another).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -43,6 +47,15 @@ fn threads() -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+/// One berth-serve row set per `;`-separated flag set in `BENCH_BERTH_ARGS`.
+fn berth_arg_sets() -> Vec<Vec<String>> {
+    env_or("BENCH_BERTH_ARGS", "").split(';').map(|set| set.split_whitespace().map(String::from).collect()).collect()
 }
 
 /// A text of exactly 128 tokens for MiniLM's tokenizer (126 words + [CLS] + [SEP]).
@@ -251,12 +264,17 @@ fn main() {
     ));
     out.push_str("| workload | server | concurrency | req/s | p50 ms | p99 ms | vs raw ORT | vs KServe best |\n");
     out.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
-    for (name, body_of, raw_len) in workloads {
+    let only = env_or("BENCH_WORKLOADS", "");
+    for (name, body_of, raw_len) in workloads.into_iter().filter(|w| w.0.contains(only.as_str())) {
         let (raw, raw_batch) = raw_ort(&env, raw_len);
         let mut rows: Vec<(String, usize, Point)> = Vec::new();
         let mut kserve_best = [0.0f64; 3];
-        for (label, workers, ort_threads) in [("KServe 1 worker", 1, threads()), ("KServe 2 workers x 1 thread", 2, 1)]
-        {
+        let kserve_setups: &[(&str, usize, usize)] = if env_or("BENCH_KSERVE", "1") == "0" {
+            &[]
+        } else {
+            &[("KServe 1 worker", 1, threads()), ("KServe 2 workers x 1 thread", 2, 1)]
+        };
+        for &(label, workers, ort_threads) in kserve_setups {
             let Some((_proc, url)) = start_kserve(workers, ort_threads) else {
                 eprintln!(
                     "bench: .cache/kserve-venv missing; KServe skipped (run crates/berth-serve/benches/setup-kserve.sh)"
@@ -269,10 +287,12 @@ fn main() {
                 rows.push((label.to_string(), c, p));
             }
         }
-        {
-            let (_proc, url) = start_berth(&[]);
+        for extra in berth_arg_sets() {
+            let label =
+                if extra.is_empty() { "berth-serve".to_string() } else { format!("berth-serve {}", extra.join(" ")) };
+            let (_proc, url) = start_berth(&extra);
             for &c in &CONCURRENCY {
-                rows.push(("berth-serve".into(), c, closed_loop(&url, Arc::clone(&body_of), c)));
+                rows.push((label.clone(), c, closed_loop(&url, Arc::clone(&body_of), c)));
             }
         }
         out.push_str(&format!(

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{Normalize, ServingConfig, Truncation};
+use crate::config::{Normalize, ServingConfig, Spinning, Truncation};
 use crate::manager::controlled::ControlledSource;
 use crate::manager::{VersionLabels, VersionPolicy};
 use crate::server::{ServerOptions, Source};
@@ -84,6 +84,9 @@ pub struct Args {
     /// Sessions per version (each with its own worker).
     #[arg(long = "sessions", default_value_t = 1)]
     pub sessions: usize,
+    /// When idle ONNX Runtime threads spin-wait for work instead of sleeping.
+    #[arg(long = "intra_op_spinning", value_enum, default_value_t = Spinning::DuringRun)]
+    pub intra_op_spinning: Spinning,
     /// Requests waiting per version before new ones get 429 / RESOURCE_EXHAUSTED.
     #[arg(long = "queue_capacity", default_value_t = 256)]
     pub queue_capacity: usize,
@@ -169,6 +172,7 @@ impl Args {
             },
             threads: self.threads.unwrap_or((cores / sessions).max(1)).max(1),
             sessions,
+            spinning: self.intra_op_spinning,
             queue_capacity: self.queue_capacity.max(1),
             normalize: match self.normalize {
                 NormalizeArg::Auto => Normalize::Auto,
@@ -224,6 +228,7 @@ mod tests {
             "--threads=2",
             "--ort_library=/x/libonnxruntime.so",
             "--signature_name=bert",
+            "--intra_op_spinning=never",
         ])
         .unwrap();
         let opts = args.into_options().unwrap();
@@ -234,6 +239,7 @@ mod tests {
         assert_eq!(opts.serving.truncation, Truncation::Reject);
         assert_eq!(opts.serving.threads, 2);
         assert_eq!(opts.serving.signature_name, "bert");
+        assert_eq!(opts.serving.spinning, Spinning::Never);
         let Source::Poll { policy, interval, .. } = opts.source else { panic!("standalone expected") };
         assert_eq!(policy, VersionPolicy::Latest(2));
         assert_eq!(interval, Duration::from_millis(500));

@@ -22,6 +22,19 @@ pub enum Normalize {
     Never,
 }
 
+/// When ONNX Runtime's intra-op threads spin-wait instead of sleeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Spinning {
+    /// Spin between the operators of one run (cheap hand-offs inside it), sleep
+    /// once the run returns: the cores go back to parsing and tokenizing.
+    DuringRun,
+    /// ONNX Runtime's default: idle threads keep spinning after a run, taking CPU
+    /// from the request path on small machines.
+    Always,
+    /// Never spin: every hand-off between threads is a wake-up.
+    Never,
+}
+
 /// Knobs of one model's serving; the same for all of its versions.
 #[derive(Debug, Clone)]
 pub struct ServingConfig {
@@ -40,6 +53,8 @@ pub struct ServingConfig {
     pub threads: usize,
     /// Sessions (and worker threads) per version.
     pub sessions: usize,
+    /// When ONNX Runtime's intra-op threads may spin-wait for work.
+    pub spinning: Spinning,
     /// Requests waiting per version beyond which new ones are refused at once.
     pub queue_capacity: usize,
     pub normalize: Normalize,
@@ -71,6 +86,7 @@ impl Default for ServingConfig {
             truncation: Truncation::Truncate,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             sessions: 1,
+            spinning: Spinning::DuringRun,
             queue_capacity: 256,
             normalize: Normalize::Auto,
             warmup: true,

@@ -145,6 +145,7 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
             let _ = grpc_rx.wait_for(|s| *s).await;
         };
         if let Err(e) = tonic::transport::Server::builder()
+            .layer(crate::api::grpc_limit::layer())
             .add_service(grpc)
             .add_service(tfs_prediction)
             .add_service(tfs_model)

@@ -216,7 +216,7 @@ async fn grpc_bad_inputs_get_status_codes() {
         ),
         (raw_text_request("nope", "", &["a"]), Code::NotFound, "unknown model"),
         (raw_text_request("tiny", "5", &["a"]), Code::NotFound, "no version"),
-        (raw_text_request("tiny", "", &[&big]), Code::OutOfRange, "too large"),
+        (raw_text_request("tiny", "", &[&big]), Code::ResourceExhausted, "too large"),
     ];
     for (req, code, text) in cases {
         let err = client.model_infer(req).await.unwrap_err();

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod grpc;
+pub mod grpc_limit;
 pub mod rest;
 pub mod tensor;
 pub mod tfs;

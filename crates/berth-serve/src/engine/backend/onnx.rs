@@ -8,7 +8,7 @@ use ort::session::{Session, SessionInputValue};
 use ort::value::{TensorElementType, TensorRef};
 
 use super::Inputs;
-use crate::config::ServingConfig;
+use crate::config::{ServingConfig, Spinning};
 use crate::engine::InferError;
 use crate::model::signature::{self, ATTENTION_MASK, Elem, INPUT_IDS, TOKEN_TYPE_IDS, TensorDesc};
 use crate::model::{LoadError, Signature, Task, runtime};
@@ -73,6 +73,10 @@ fn build_session(env: &ort::environment::Environment, path: &Path, cfg: &Serving
         .with_intra_threads(cfg.threads.max(1))
         .map_err(|e| err(e.to_string()))?
         .with_inter_threads(1)
+        .map_err(|e| err(e.to_string()))?
+        .with_intra_op_spinning(cfg.spinning != Spinning::Never)
+        .map_err(|e| err(e.to_string()))?
+        .with_config_entry("session.force_spinning_stop", if cfg.spinning == Spinning::DuringRun { "1" } else { "0" })
         .map_err(|e| err(e.to_string()))?
         .commit_from_file(path)
         .map_err(|e| err(e.to_string()))
