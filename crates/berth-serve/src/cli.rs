@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{Normalize, ServingConfig, Spinning, Truncation};
+use crate::config::{Normalize, Pooling, ServingConfig, Spinning, Truncation};
 use crate::manager::controlled::ControlledSource;
 use crate::manager::{VersionLabels, VersionPolicy};
 use crate::server::{ServerOptions, Source};
@@ -93,6 +93,10 @@ pub struct Args {
     /// L2-normalise embeddings (auto: when the model directory says so).
     #[arg(long = "normalize", value_enum, default_value_t = NormalizeArg::Auto)]
     pub normalize: NormalizeArg,
+    /// Embedding pooling: mean, cls ([CLS] token), or auto (sentence-transformers'
+    /// Pooling config or the manifest; mean when neither says).
+    #[arg(long = "pooling", value_enum, default_value_t = Pooling::Auto)]
+    pub pooling: Pooling,
     /// Largest request body / gRPC message in bytes.
     #[arg(long = "max_request_bytes", default_value_t = 16 * 1024 * 1024)]
     pub max_request_bytes: usize,
@@ -179,6 +183,7 @@ impl Args {
                 NormalizeArg::True => Normalize::Always,
                 NormalizeArg::False => Normalize::Never,
             },
+            pooling: self.pooling,
             warmup: self.warmup,
             drain_timeout: seconds("drain_timeout_seconds", self.drain_timeout_seconds)?,
             ort_library: self.ort_library,
@@ -229,6 +234,7 @@ mod tests {
             "--ort_library=/x/libonnxruntime.so",
             "--signature_name=bert",
             "--intra_op_spinning=never",
+            "--pooling=cls",
         ])
         .unwrap();
         let opts = args.into_options().unwrap();
@@ -240,6 +246,7 @@ mod tests {
         assert_eq!(opts.serving.threads, 2);
         assert_eq!(opts.serving.signature_name, "bert");
         assert_eq!(opts.serving.spinning, Spinning::Never);
+        assert_eq!(opts.serving.pooling, Pooling::Cls);
         let Source::Poll { policy, interval, .. } = opts.source else { panic!("standalone expected") };
         assert_eq!(policy, VersionPolicy::Latest(2));
         assert_eq!(interval, Duration::from_millis(500));

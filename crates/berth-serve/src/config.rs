@@ -22,6 +22,18 @@ pub enum Normalize {
     Never,
 }
 
+/// How token vectors become one embedding (see `model::pooling`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pooling {
+    /// What the version directory says (manifest, sentence-transformers' Pooling
+    /// config); mean when it says nothing.
+    Auto,
+    /// Mean over the tokens the attention mask keeps.
+    Mean,
+    /// The first token's vector ([CLS]).
+    Cls,
+}
+
 /// When ONNX Runtime's intra-op threads spin-wait instead of sleeping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Spinning {
@@ -58,6 +70,7 @@ pub struct ServingConfig {
     /// Requests waiting per version beyond which new ones are refused at once.
     pub queue_capacity: usize,
     pub normalize: Normalize,
+    pub pooling: Pooling,
     /// Run every sequence-length bucket before a version becomes AVAILABLE.
     pub warmup: bool,
     /// How long an unloading version waits for its in-flight requests.
@@ -89,6 +102,7 @@ impl Default for ServingConfig {
             spinning: Spinning::DuringRun,
             queue_capacity: 256,
             normalize: Normalize::Auto,
+            pooling: Pooling::Auto,
             warmup: true,
             drain_timeout: Duration::from_secs(30),
             ort_library: None,

@@ -1,4 +1,4 @@
-//! Task heads: mean pooling (+ L2 normalisation) for embeddings and softmax
+//! Task heads: mean or [CLS] pooling (+ L2 normalisation) for embeddings and softmax
 //! for classifiers. Pure functions over slices so they are tested directly.
 
 /// Mean of `hidden`'s token vectors (a `[seq, width]` slice of one row) over
@@ -17,6 +17,14 @@ pub fn mean_pool(hidden: &[f32], mask: &[i64], width: usize, normalize: bool, ou
     // Same clamp as sentence-transformers: an all-zero mask gives zeros, not NaN.
     let denom = count.max(1e-9);
     out.iter_mut().for_each(|v| *v /= denom);
+    if normalize {
+        l2_normalize(out);
+    }
+}
+
+/// The first token's vector of `hidden` (one row, `[seq, width]`): [CLS] pooling.
+pub fn cls_pool(hidden: &[f32], width: usize, normalize: bool, out: &mut [f32]) {
+    out.copy_from_slice(&hidden[..width]);
     if normalize {
         l2_normalize(out);
     }
@@ -65,6 +73,16 @@ mod tests {
         assert!((norm - 1.0).abs() < 1e-6);
         mean_pool(&hidden, &[0, 0, 0], 2, false, &mut out);
         assert_eq!(out, [0.0, 0.0]);
+    }
+
+    #[test]
+    fn cls_pool_takes_the_first_token() {
+        let hidden = [3.0, 4.0, 100.0, 100.0];
+        let mut out = [0.0; 2];
+        cls_pool(&hidden, 2, false, &mut out);
+        assert_eq!(out, [3.0, 4.0]);
+        cls_pool(&hidden, 2, true, &mut out);
+        assert_eq!(out, [0.6, 0.8]);
     }
 
     #[test]

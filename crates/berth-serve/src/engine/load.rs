@@ -25,7 +25,7 @@ pub fn load(
     metrics: VersionMetrics,
 ) -> Result<Version, LoadError> {
     let manifest = manifest::load_and_verify(dir)?;
-    let info = hf_config::read(dir, &manifest, cfg.normalize)?;
+    let info = hf_config::read(dir, &manifest, cfg.normalize, cfg.pooling)?;
     let tokenizer = TextTokenizer::from_dir(dir, cfg.max_sequence_length, cfg.truncation)?;
     let (format, backends, signature) = backend::open(dir, cfg, &info.task)?;
     let mut runners: Vec<Runner> = backends.into_iter().map(|b| Runner::new(b, info.task.clone())).collect();

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use super::InferError;
 use super::backend::{Backend, Inputs};
 use super::batch::{self, BatchLimits};
-use super::head::{mean_pool, softmax};
+use super::head::{cls_pool, mean_pool, softmax};
 use super::job::{Job, Output, Row};
 use crate::metrics::VersionMetrics;
-use crate::model::Task;
+use crate::model::{PoolingMode, Task};
 
 /// State shared by a version's submitters and its workers.
 pub(crate) struct Shared {
@@ -73,7 +73,7 @@ impl Runner {
         }
         let input = Inputs { batch, seq, ids: ids.as_slice(), mask: mask.as_slice(), types: types.as_slice() };
         backend.run(&input, |dims, data| match &*task {
-            Task::Embedding { normalize } => {
+            Task::Embedding { pooling, normalize } => {
                 let width = match dims[..] {
                     [b, s, w] if b == batch && s == seq && w > 0 => w,
                     _ => return Err(shape_error(dims, &[batch, seq])),
@@ -81,7 +81,12 @@ impl Runner {
                 scratch.resize(width, 0.0);
                 for r in 0..batch {
                     let hidden = &data[r * seq * width..(r + 1) * seq * width];
-                    mean_pool(hidden, &mask[r * seq..(r + 1) * seq], width, *normalize, scratch);
+                    match pooling {
+                        PoolingMode::Mean => {
+                            mean_pool(hidden, &mask[r * seq..(r + 1) * seq], width, *normalize, scratch)
+                        }
+                        PoolingMode::Cls => cls_pool(hidden, width, *normalize, scratch),
+                    }
                     emit(r, scratch);
                 }
                 Ok(width)

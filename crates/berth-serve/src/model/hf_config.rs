@@ -9,13 +9,14 @@ use serde::Deserialize;
 
 use super::LoadError;
 use super::manifest::Manifest;
-use crate::config::Normalize;
+use super::pooling::{self, PoolingMode};
+use crate::config::{Normalize, Pooling};
 
 /// What a version's graph output is turned into.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Task {
-    /// Mean pooling of the last hidden state over the attention mask.
-    Embedding { normalize: bool },
+    /// Pooling of the last hidden state (mean over the attention mask, or [CLS]).
+    Embedding { pooling: PoolingMode, normalize: bool },
     /// Softmax over the logits; `labels[i]` names class `i`.
     Classification { labels: Vec<String> },
 }
@@ -51,7 +52,7 @@ pub struct ModelInfo {
     pub model_type: Option<String>,
 }
 
-pub fn read(dir: &Path, manifest: &Manifest, normalize: Normalize) -> Result<ModelInfo, LoadError> {
+pub fn read(dir: &Path, manifest: &Manifest, normalize: Normalize, pool: Pooling) -> Result<ModelInfo, LoadError> {
     let path = dir.join("config.json");
     let config: HfConfig = match std::fs::read_to_string(&path) {
         Ok(text) => serde_json::from_str(&text).map_err(|e| LoadError::Config(e.to_string()))?,
@@ -68,13 +69,13 @@ pub fn read(dir: &Path, manifest: &Manifest, normalize: Normalize) -> Result<Mod
             labels: labels
                 .ok_or_else(|| LoadError::Config("task is classification but no id2label or labels".into()))?,
         },
-        Some("embedding") => Task::Embedding { normalize: wants_normalize(dir, manifest, normalize) },
+        Some("embedding") => embedding(dir, manifest, normalize, pool)?,
         Some(other) => {
             return Err(LoadError::Config(format!("unknown task {other:?} (expected embedding or classification)")));
         }
         None => match labels {
             Some(labels) => Task::Classification { labels },
-            None => Task::Embedding { normalize: wants_normalize(dir, manifest, normalize) },
+            None => embedding(dir, manifest, normalize, pool)?,
         },
     };
     if let Task::Classification { labels } = &task
@@ -108,6 +109,13 @@ fn ordered_labels(map: &BTreeMap<String, String>) -> Result<Vec<String>, LoadErr
         .ok_or_else(|| LoadError::Config("id2label has duplicate keys".into()))
 }
 
+fn embedding(dir: &Path, manifest: &Manifest, normalize: Normalize, pool: Pooling) -> Result<Task, LoadError> {
+    Ok(Task::Embedding {
+        pooling: pooling::resolve(dir, manifest, pool)?,
+        normalize: wants_normalize(dir, manifest, normalize),
+    })
+}
+
 fn wants_normalize(dir: &Path, manifest: &Manifest, normalize: Normalize) -> bool {
     match normalize {
         Normalize::Always => true,
@@ -132,7 +140,7 @@ mod tests {
     #[test]
     fn id2label_makes_a_classifier() {
         let dir = dir_with_config(r#"{"id2label": {"1": "POSITIVE", "0": "NEGATIVE"}, "hidden_size": 32}"#);
-        let info = read(dir.path(), &Manifest::default(), Normalize::Auto).unwrap();
+        let info = read(dir.path(), &Manifest::default(), Normalize::Auto, Pooling::Auto).unwrap();
         assert_eq!(info.task, Task::Classification { labels: vec!["NEGATIVE".into(), "POSITIVE".into()] });
         assert_eq!(info.hidden_size, Some(32));
     }
@@ -140,14 +148,14 @@ mod tests {
     #[test]
     fn no_labels_is_an_embedding_model() {
         let dir = dir_with_config(r#"{"hidden_size": 384}"#);
-        let info = read(dir.path(), &Manifest::default(), Normalize::Auto).unwrap();
-        assert_eq!(info.task, Task::Embedding { normalize: false });
-        let info = read(dir.path(), &Manifest::default(), Normalize::Always).unwrap();
-        assert_eq!(info.task, Task::Embedding { normalize: true });
+        let info = read(dir.path(), &Manifest::default(), Normalize::Auto, Pooling::Auto).unwrap();
+        assert_eq!(info.task, Task::Embedding { pooling: PoolingMode::Mean, normalize: false });
+        let info = read(dir.path(), &Manifest::default(), Normalize::Always, Pooling::Auto).unwrap();
+        assert_eq!(info.task, Task::Embedding { pooling: PoolingMode::Mean, normalize: true });
         std::fs::write(dir.path().join("modules.json"), r#"[{"type": "sentence_transformers.models.Normalize"}]"#)
             .unwrap();
-        let info = read(dir.path(), &Manifest::default(), Normalize::Auto).unwrap();
-        assert_eq!(info.task, Task::Embedding { normalize: true });
+        let info = read(dir.path(), &Manifest::default(), Normalize::Auto, Pooling::Auto).unwrap();
+        assert_eq!(info.task, Task::Embedding { pooling: PoolingMode::Mean, normalize: true });
     }
 
     #[test]
@@ -156,10 +164,13 @@ mod tests {
             ["{nope", r#"{"id2label": {"0": "A", "2": "B"}}"#, r#"{"id2label": {"x": "A"}}"#, r#"{"id2label": {}}"#]
         {
             let dir = dir_with_config(bad);
-            let err = read(dir.path(), &Manifest::default(), Normalize::Auto).unwrap_err();
+            let err = read(dir.path(), &Manifest::default(), Normalize::Auto, Pooling::Auto).unwrap_err();
             assert_eq!(err.category(), "config", "{bad}: {err}");
         }
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read(dir.path(), &Manifest::default(), Normalize::Auto).unwrap_err().category(), "io");
+        assert_eq!(
+            read(dir.path(), &Manifest::default(), Normalize::Auto, Pooling::Auto).unwrap_err().category(),
+            "io"
+        );
     }
 }

@@ -26,6 +26,9 @@ pub struct Manifest {
     /// L2-normalise embeddings (used when normalisation is `auto`).
     #[serde(default)]
     pub normalize: Option<bool>,
+    /// `mean` or `cls` (used when pooling is `auto`).
+    #[serde(default)]
+    pub pooling: Option<String>,
 }
 
 /// Reads and verifies the manifest when there is one. A missing manifest is

@@ -6,11 +6,13 @@
 pub mod error;
 pub mod hf_config;
 pub mod manifest;
+pub mod pooling;
 pub mod runtime;
 pub mod signature;
 pub mod tokenizer;
 
 pub use error::LoadError;
 pub use hf_config::{ModelInfo, Task};
+pub use pooling::PoolingMode;
 pub use signature::Signature;
 pub use tokenizer::{Encoded, TextTokenizer, TokenizeError};

@@ -144,11 +144,23 @@ mod tests {
     #[test]
     fn embedding_graph_passes() {
         let outputs = vec![t("last_hidden_state", Elem::Float32, &[-1, -1, 384])];
-        let sig = check(&bert_inputs(true), &outputs, &Task::Embedding { normalize: false }, INT64).unwrap();
+        let sig = check(
+            &bert_inputs(true),
+            &outputs,
+            &Task::Embedding { pooling: crate::model::PoolingMode::Mean, normalize: false },
+            INT64,
+        )
+        .unwrap();
         assert!(sig.has_token_type_ids);
         assert_eq!(sig.output, "last_hidden_state");
         assert_eq!(sig.output_width, Some(384));
-        let sig = check(&bert_inputs(false), &outputs, &Task::Embedding { normalize: true }, INT64).unwrap();
+        let sig = check(
+            &bert_inputs(false),
+            &outputs,
+            &Task::Embedding { pooling: crate::model::PoolingMode::Mean, normalize: true },
+            INT64,
+        )
+        .unwrap();
         assert!(!sig.has_token_type_ids);
     }
 
@@ -168,7 +180,7 @@ mod tests {
     #[test]
     fn wrong_inputs_are_rejected() {
         let outputs = vec![t("last_hidden_state", Elem::Float32, &[-1, -1, 8])];
-        let task = Task::Embedding { normalize: false };
+        let task = Task::Embedding { pooling: crate::model::PoolingMode::Mean, normalize: false };
         let missing = vec![t(INPUT_IDS, Elem::Int64, &[-1, -1])];
         assert!(check(&missing, &outputs, &task, INT64).unwrap_err().to_string().contains("attention_mask"));
         let mut extra = bert_inputs(false);

@@ -87,7 +87,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(SAVED_MODEL_FILE), b"").unwrap();
         std::fs::create_dir(dir.path().join("variables")).unwrap();
-        let task = Task::Embedding { normalize: false };
+        let task = Task::Embedding { pooling: crate::model::PoolingMode::Mean, normalize: false };
         let Err(err) = open(dir.path(), &ServingConfig::default(), &task) else { panic!("loaded without TensorFlow") };
         assert_eq!(err.category(), "format");
         assert!(err.to_string().contains("--features tensorflow"), "{err}");
