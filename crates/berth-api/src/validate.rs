@@ -57,8 +57,9 @@ pub fn validate_spec(spec: &BertModelSpec) -> Result<(), SpecErrors> {
     }
 
     let serving = &spec.serving;
-    let ranges: [(&str, u32, u32, u32); 5] = [
+    let ranges: [(&str, u32, u32, u32); 6] = [
         ("spec.serving.maxBatchSize", serving.max_batch_size, 1, 1024),
+        ("spec.serving.maxBatchTokens", serving.max_batch_tokens, 0, 1_048_576),
         ("spec.serving.maxSequenceLength", serving.max_sequence_length, 8, 8192),
         ("spec.serving.threads", serving.threads, 1, 256),
         ("spec.serving.sessions", serving.sessions, 1, 64),

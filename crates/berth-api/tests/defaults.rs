@@ -61,7 +61,8 @@ fn serde_defaults_fill_every_optional_field() {
     assert_eq!(spec.serving.sessions, 1);
     assert_eq!(spec.serving.queue_capacity, 256);
     assert_eq!(spec.serving.truncation, Truncation::Truncate);
-    assert_eq!(spec.serving.pooling, Pooling::Mean);
+    assert_eq!(spec.serving.pooling, Pooling::Auto);
+    assert_eq!(spec.serving.max_batch_tokens, 512);
     assert!(spec.serving.normalize);
     assert_eq!(spec.rollout, RolloutSpec::default());
     let weights: Vec<f64> = spec.rollout.steps.iter().map(|s| s.weight).collect();
