@@ -147,7 +147,7 @@ async fn env_downward_api_and_volumes_at_their_mount_paths() {
     cms.create(&PostParams::default(), &cm).await.unwrap_or_else(|e| panic!("{e}"));
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), "default");
     let script = "cat /etc/berth-test-cfg/greeting; echo; echo name=$MY_NAME ns=$MY_NS ip=$MY_IP mode=$mode \
-                  expanded=$EXPANDED; cat /var/run/secrets/kubernetes.io/serviceaccount/namespace; echo; \
+                  expanded=$EXPANDED mem=$MEM_MI cpu=$CPU_M; cat /var/run/secrets/kubernetes.io/serviceaccount/namespace; echo; \
                   echo scratch > /scratch/x && cat /scratch/x; echo kubeconfig=$KUBECONFIG; sleep 1000";
     let pod: Pod = obj(json!({
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "envy"},
@@ -159,8 +159,11 @@ async fn env_downward_api_and_volumes_at_their_mount_paths() {
                     {"name": "MY_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                     {"name": "MY_NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
                     {"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-                    {"name": "EXPANDED", "value": "$(MY_NAME)-x"}
+                    {"name": "EXPANDED", "value": "$(MY_NAME)-x"},
+                    {"name": "MEM_MI", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
+                    {"name": "CPU_M", "valueFrom": {"resourceFieldRef": {"resource": "requests.cpu", "divisor": "1m"}}}
                 ],
+                "resources": {"limits": {"memory": "300Mi", "cpu": "1"}, "requests": {"cpu": "250m"}},
                 "volumeMounts": [{"name": "cfg", "mountPath": "/etc/berth-test-cfg"},
                                  {"name": "scratch", "mountPath": "/scratch"}]}]
         }
@@ -184,7 +187,7 @@ async fn env_downward_api_and_volumes_at_their_mount_paths() {
         assert!(log.contains("scratch"), "{log}");
         assert!(log.lines().any(|l| l == "default"), "service account namespace file: {log}");
     }
-    assert!(log.contains(&format!("name=envy ns=default ip={ip} mode=fast expanded=envy-x")), "{log}");
+    assert!(log.contains(&format!("name=envy ns=default ip={ip} mode=fast expanded=envy-x mem=300 cpu=250")), "{log}");
     pods.delete("envy", &DeleteParams::default().grace_period(1)).await.unwrap_or_else(|e| panic!("{e}"));
     wait_for("envy gone", Duration::from_secs(15), || async {
         matches!(pods.get_opt("envy").await, Ok(None)).then_some(())

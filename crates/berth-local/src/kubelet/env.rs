@@ -8,6 +8,7 @@ use kube::{Api, Client};
 
 use super::expand::expand;
 use super::fieldref::field_value;
+use super::resource_ref::{NodeAllocatable, resource_value};
 use crate::error::{Error, Result};
 
 /// Reads ConfigMaps and Secrets of one namespace, each at most once per
@@ -124,7 +125,7 @@ pub async fn container_env(
                         None => return Err(missing_key("secret", &k.name, &k.key)),
                     }
                 } else if let Some(r) = &from.resource_field_ref {
-                    Some(resource_value(container, &r.resource))
+                    Some(resource_value(ctx.pod, container, r, NodeAllocatable::of_this_machine())?)
                 } else {
                     return Err(Error::Unsupported(format!("env {}: valueFrom source", env.name)));
                 }
@@ -143,19 +144,6 @@ fn insert_all(vars: &mut BTreeMap<String, String>, prefix: &str, data: BTreeMap<
     for (k, v) in data {
         vars.insert(format!("{prefix}{k}"), String::from_utf8_lossy(&v).into_owned());
     }
-}
-
-/// `limits.memory` and friends: the container's own value when it sets one,
-/// else "0" (no limit), which is what a process without cgroup limits has.
-fn resource_value(container: &Container, resource: &str) -> String {
-    let res = container.resources.as_ref();
-    let (kind, name) = resource.split_once('.').unwrap_or(("", resource));
-    let map = match kind {
-        "limits" => res.and_then(|r| r.limits.as_ref()),
-        "requests" => res.and_then(|r| r.requests.as_ref()),
-        _ => None,
-    };
-    map.and_then(|m| m.get(name)).map(|q| q.0.clone()).unwrap_or_else(|| "0".to_string())
 }
 
 fn missing(kind: &str, name: &str) -> Error {

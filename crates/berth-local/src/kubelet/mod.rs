@@ -12,6 +12,7 @@ mod pod;
 mod probe;
 mod process;
 mod quantity;
+mod resource_ref;
 mod state;
 mod status;
 mod volumes;

@@ -7,6 +7,32 @@
 /// (syntax errors, unknown suffixes, negative values). Values beyond `u64`
 /// saturate: no process can reach them, so they mean "no effective limit".
 pub fn parse_bytes(s: &str) -> Option<u64> {
+    divide_ceil(s, "1")
+}
+
+/// `quantity / divisor` rounded up, as the downward API's `resourceFieldRef`
+/// reports it (`limits.cpu` 500m with divisor 1m is 500, with divisor 1 it is 1).
+/// `None` when either is not a quantity or the divisor is zero; saturates at `u64::MAX`.
+pub fn divide_ceil(quantity: &str, divisor: &str) -> Option<u64> {
+    let (num, den) = ratio(quantity)?;
+    let (div_num, div_den) = ratio(divisor)?;
+    if div_num == 0 {
+        return None;
+    }
+    // (num / den) / (div_num / div_den); u128 covers every realistic pair, and a
+    // product that overflows is far beyond any limit a process can reach.
+    let top = num.checked_mul(div_den);
+    let bottom = den.checked_mul(div_num);
+    let value = match (top, bottom) {
+        (Some(top), Some(bottom)) => top.div_ceil(bottom),
+        _ => u128::MAX,
+    };
+    Some(u64::try_from(value).unwrap_or(u64::MAX))
+}
+
+/// A quantity as an exact fraction `(numerator, denominator)`; `None` when it is
+/// not one Kubernetes accepts (or is negative). A numerator past `u128` saturates.
+fn ratio(s: &str) -> Option<(u128, u128)> {
     let s = s.strip_prefix('+').unwrap_or(s);
     let number_len = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
     let (number, suffix) = s.split_at(number_len);
@@ -17,17 +43,17 @@ pub fn parse_bytes(s: &str) -> Option<u64> {
     let (exp10, shift) = suffix_scale(suffix)?;
     let mut mantissa: u128 = 0;
     for d in whole.bytes().chain(fraction.bytes()) {
-        mantissa = mantissa.checked_mul(10)?.checked_add(u128::from(d - b'0'))?;
+        mantissa = mantissa.saturating_mul(10).saturating_add(u128::from(d - b'0'));
     }
     let exp10 = exp10.checked_sub(i32::try_from(fraction.len()).ok()?)?;
-    let bytes = if exp10 >= 0 {
-        10u128.checked_pow(exp10.unsigned_abs()).and_then(|p| mantissa.checked_mul(p)).and_then(|v| shl(v, shift))
+    let scaled = shl(mantissa, shift).unwrap_or(u128::MAX);
+    if exp10 >= 0 {
+        let factor = 10u128.checked_pow(exp10.unsigned_abs()).unwrap_or(u128::MAX);
+        Some((scaled.saturating_mul(factor), 1))
     } else {
-        // Fractions of a byte round up: Kubernetes does the same.
-        let den = 10u128.checked_pow(exp10.unsigned_abs())?;
-        shl(mantissa, shift).map(|num| num.div_ceil(den))
-    };
-    Some(bytes.map_or(u64::MAX, |b| u64::try_from(b).unwrap_or(u64::MAX)))
+        // Past 10^38 the value is below any resolution Kubernetes keeps.
+        Some((scaled, 10u128.checked_pow(exp10.unsigned_abs())?))
+    }
 }
 
 /// `(power of ten, power of two)` a suffix multiplies by.
@@ -68,7 +94,19 @@ fn shl(v: u128, shift: u32) -> Option<u128> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_bytes;
+    use super::{divide_ceil, parse_bytes};
+
+    #[test]
+    fn division_by_a_divisor_rounds_up() {
+        assert_eq!(divide_ceil("500m", "1"), Some(1));
+        assert_eq!(divide_ceil("500m", "1m"), Some(500));
+        assert_eq!(divide_ceil("2", "1m"), Some(2000));
+        assert_eq!(divide_ceil("150Mi", "1"), Some(157_286_400));
+        assert_eq!(divide_ceil("150Mi", "1Mi"), Some(150));
+        assert_eq!(divide_ceil("1Gi", "1M"), Some(1074), "1073.74 rounds up");
+        assert_eq!(divide_ceil("1", "0"), None);
+        assert_eq!(divide_ceil("1", "x"), None);
+    }
 
     #[test]
     fn the_forms_kubernetes_documents() {

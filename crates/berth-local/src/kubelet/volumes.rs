@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{KeyToPath, Pod, Volume};
+use k8s_openapi::api::core::v1::{DownwardAPIVolumeFile, KeyToPath, Pod, Volume};
 
 use super::env::Sources;
 use super::fieldref::field_value;
+use super::resource_ref::{NodeAllocatable, resource_value};
 use crate::error::{Error, Result};
 
 /// The token written for projected ServiceAccount tokens. The local API server
@@ -70,7 +71,7 @@ async fn materialise_one(ctx: &VolumeContext<'_>, vol: &Volume, dir: &Path, sour
     } else if let Some(dapi) = &vol.downward_api {
         default_mode = dapi.default_mode;
         for item in dapi.items.iter().flatten() {
-            let v = downward_item(ctx, item.field_ref.as_ref().map(|f| f.field_path.as_str()))?;
+            let v = downward_item(ctx, item)?;
             files.insert(item.path.clone(), (v.into_bytes(), item.mode));
         }
     } else if let Some(proj) = &vol.projected {
@@ -107,7 +108,7 @@ async fn materialise_one(ctx: &VolumeContext<'_>, vol: &Volume, dir: &Path, sour
             }
             if let Some(dapi) = &src.downward_api {
                 for item in dapi.items.iter().flatten() {
-                    let v = downward_item(ctx, item.field_ref.as_ref().map(|f| f.field_path.as_str()))?;
+                    let v = downward_item(ctx, item)?;
                     files.insert(item.path.clone(), (v.into_bytes(), item.mode));
                 }
             }
@@ -124,11 +125,20 @@ async fn materialise_one(ctx: &VolumeContext<'_>, vol: &Volume, dir: &Path, sour
     Ok(dir.to_path_buf())
 }
 
-fn downward_item(ctx: &VolumeContext<'_>, field_path: Option<&str>) -> Result<String> {
-    match field_path {
-        Some(p) => field_value(ctx.pod, ctx.pod_ip, ctx.node_name, p),
-        None => Err(Error::Unsupported("downwardAPI resourceFieldRef items".into())),
+fn downward_item(ctx: &VolumeContext<'_>, item: &DownwardAPIVolumeFile) -> Result<String> {
+    if let Some(f) = &item.field_ref {
+        return field_value(ctx.pod, ctx.pod_ip, ctx.node_name, &f.field_path);
     }
+    let Some(r) = &item.resource_field_ref else {
+        return Err(Error::ContainerConfig(format!(
+            "downwardAPI item {:?}: neither fieldRef nor resourceFieldRef",
+            item.path
+        )));
+    };
+    // In a volume the API requires containerName; the first container stands in
+    // for "the current one" should it be missing.
+    let first = ctx.pod.spec.as_ref().and_then(|s| s.containers.first()).cloned().unwrap_or_default();
+    resource_value(ctx.pod, &first, r, NodeAllocatable::of_this_machine())
 }
 
 fn add_items(
