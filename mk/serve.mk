@@ -3,6 +3,7 @@
 #   make serve-test         its Rust tests (unit + real binary over REST/gRPC) and the
 #                           tritonclient conformance run
 #   make serve-conformance  NVIDIA tritonclient (HTTP + gRPC) against the real binary
+#   make serve-s3-source    versions from an S3 bucket (moto), see tests/py/s3_source.py
 # The Rust integration tests also run in `make unit` (they need `make models`).
 
 SERVE_BIN := $(ROOT)/target/debug/berth-serve
@@ -18,7 +19,12 @@ serve-test: models
 serve-conformance: models serve-build
 	$(MODELS_PY) $(ROOT)/crates/berth-serve/tests/py/conformance.py --binary $(SERVE_BIN) --models $(BERTH_MODELS)
 
-TEST_TARGETS += serve-conformance
+# Versions from an object store: moto's S3 server (signature checks on), boto3 uploads.
+.PHONY: serve-s3-source
+serve-s3-source: models serve-build
+	$(MODELS_PY) $(ROOT)/crates/berth-serve/tests/py/s3_source.py --binary $(SERVE_BIN) --models $(BERTH_MODELS)
+
+TEST_TARGETS += serve-conformance serve-s3-source
 
 # make bench: berth-serve vs raw onnxruntime vs the KServe Python server (MiniLM,
 # concurrency 1/4/16, 128-token and short texts). BENCH_SECONDS per point (default 5).

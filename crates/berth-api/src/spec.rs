@@ -15,7 +15,7 @@ use crate::status::BertModelStatus;
 /// also safe in labels, metric labels and object names.
 pub const VERSION_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
 /// The storage schemes the serving pods know how to fetch from.
-pub const SOURCE_URI_PATTERN: &str = r"^(file|pvc|https?|s3|gs)://.+$";
+pub const SOURCE_URI_PATTERN: &str = r"^(file|pvc|s3|gs)://.+$";
 
 /// A BERT model served by Berth; changing `spec.version` rolls the new version out.
 // Printer columns repeat `type_ = "string"` by nature; clippy reads that as a typo.
@@ -84,7 +84,7 @@ fn default_replicas() -> i32 {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelSource {
-    /// Base URI of the model repository: file://, pvc://, http(s)://, s3://, gs://.
+    /// Base URI of the model repository: file://, pvc://, s3://, gs://.
     #[schemars(regex(pattern = SOURCE_URI_PATTERN))]
     pub uri: String,
     /// Secret with credentials for the storage (AWS_ACCESS_KEY_ID, ... for s3://).

@@ -36,7 +36,7 @@ pub fn is_dns_label(text: &str) -> bool {
         && bytes.last().copied().is_some_and(edge_ok)
 }
 
-const SCHEMES: [&str; 6] = ["file://", "pvc://", "http://", "https://", "s3://", "gs://"];
+const SCHEMES: [&str; 4] = ["file://", "pvc://", "s3://", "gs://"];
 
 pub fn validate_spec(spec: &BertModelSpec) -> Result<(), SpecErrors> {
     let mut errors = Vec::new();

@@ -6,6 +6,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -13,6 +14,7 @@ use clap::{Parser, ValueEnum};
 use crate::config::{Normalize, Pooling, ServingConfig, Spinning, Truncation};
 use crate::manager::controlled::ControlledSource;
 use crate::manager::{VersionLabels, VersionPolicy};
+use crate::remote::RemoteStore;
 use crate::server::{ServerOptions, Source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,9 +46,15 @@ pub struct Args {
     /// Name the model is served under.
     #[arg(long = "model_name", default_value = "default")]
     pub model_name: String,
-    /// Model repository: version N lives in {base}/{N}/.
+    /// Model repository: version N lives in {base}/{N}/. A directory, or an object
+    /// store: s3://bucket/prefix (AWS_* variables; AWS_ENDPOINT_URL for MinIO and
+    /// other S3-compatible stores) or gs://bucket/prefix (GCS HMAC keys in AWS_*).
     #[arg(long = "model_base_path", env = "BERTH_MODEL_BASE_PATH")]
     pub model_base_path: PathBuf,
+    /// Where versions from an object store are copied before they load
+    /// (default: $TMPDIR/berth-serve/{model_name}).
+    #[arg(long = "remote_cache_dir")]
+    pub remote_cache_dir: Option<PathBuf>,
     /// Address to listen on. berth-local sets BERTH_BIND_ADDRESS to the pod's own
     /// loopback address, since its pods share the host's network.
     #[arg(long = "host", env = "BERTH_BIND_ADDRESS", default_value = "0.0.0.0")]
@@ -190,15 +198,26 @@ impl Args {
             signature_name: self.signature_name,
         };
         let interval = seconds("file_system_poll_wait_seconds", self.file_system_poll_wait_seconds)?;
+        let location = self.model_base_path.to_string_lossy().into_owned();
+        let (base, remote) = if crate::remote::is_remote(&location) {
+            let store = RemoteStore::from_uri(&location).map_err(|e| format!("--model_base_path: {e}"))?;
+            let cache = self
+                .remote_cache_dir
+                .unwrap_or_else(|| std::env::temp_dir().join("berth-serve").join(&self.model_name));
+            (cache, Some(Arc::new(store)))
+        } else {
+            (self.model_base_path, None)
+        };
         let source = match self.bertmodel_name {
             Some(name) => Source::Controlled(ControlledSource {
                 name,
                 namespace: self.bertmodel_namespace,
                 pod_name: self.pod_name,
-                base: self.model_base_path,
+                base,
+                remote,
                 recheck: interval,
             }),
-            None => Source::Poll { base: self.model_base_path, policy, interval },
+            None => Source::Poll { base, policy, interval, remote },
         };
         Ok(ServerOptions {
             model_name: self.model_name,

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod manager;
 pub mod metrics;
 pub mod model;
+pub mod remote;
 pub mod server;
 
 /// The generated Open Inference Protocol gRPC types and service.

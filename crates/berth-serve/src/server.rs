@@ -21,6 +21,7 @@ use crate::config::ServingConfig;
 use crate::manager::controlled::{self, ControlledSource};
 use crate::manager::{ModelManager, VersionLabels, VersionPolicy, poller};
 use crate::metrics::{Metrics, MetricsError};
+use crate::remote::RemoteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -49,8 +50,9 @@ impl ServerError {
 /// Where the desired set of versions comes from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// Standalone: poll `{base}/{version}/` and serve what the policy picks.
-    Poll { base: PathBuf, policy: VersionPolicy, interval: Duration },
+    /// Standalone: poll `{base}/{version}/` and serve what the policy picks; with
+    /// `remote`, list the object store and mirror the picked versions into `base`.
+    Poll { base: PathBuf, policy: VersionPolicy, interval: Duration, remote: Option<Arc<RemoteStore>> },
     /// Controlled by the operator: converge on the BertModel's `status.traffic`.
     Controlled(ControlledSource),
 }
@@ -113,10 +115,10 @@ pub async fn start(opts: ServerOptions) -> Result<RunningServer, ServerError> {
     let mut tasks = Vec::new();
 
     match opts.source.clone() {
-        Source::Poll { base, policy, interval } => {
+        Source::Poll { base, policy, interval, remote } => {
             let rx = rx.clone();
             let m = Arc::clone(&manager);
-            tasks.push(tokio::spawn(poller::run(m, base, policy, interval, rx)));
+            tasks.push(tokio::spawn(poller::run(m, base, policy, interval, remote, rx)));
         }
         Source::Controlled(source) => {
             let rx = rx.clone();

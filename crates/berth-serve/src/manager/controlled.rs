@@ -3,9 +3,10 @@
 //! object with a field-selector watch (read-only access suffices) and keeps
 //! serving the last known state while the API server is unreachable.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use berth_api::{BertModel, BertModelStatus};
 use futures::StreamExt;
@@ -14,7 +15,12 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 
 use super::repository::fingerprint;
-use super::{DesiredVersion, ModelManager, VersionId, VersionLabels};
+use super::{DesiredVersion, ModelManager, RemoteVersion, VersionId, VersionLabels};
+use crate::remote::{RemoteStore, mirror};
+
+/// How often an object store is listed again for changed versions (a failed
+/// version whose objects were replaced is retried). Status changes list at once.
+const REMOTE_RECHECK: Duration = Duration::from_secs(30);
 
 /// Which BertModel this pod serves, and where its versions are mounted.
 #[derive(Debug, Clone)]
@@ -24,16 +30,30 @@ pub struct ControlledSource {
     /// This pod's name: while the operator lets only some pods load the
     /// canary (`status.canaryPods`), the others skip it.
     pub pod_name: Option<String>,
-    /// Version V lives in `{base}/{V}/`.
+    /// Version V lives in `{base}/{V}/` (with `remote`: its local mirror does).
     pub base: PathBuf,
+    /// The object store the versions come from, when they are not on a volume.
+    pub remote: Option<Arc<RemoteStore>>,
     /// How often the directories are re-checked (a listed version whose
     /// files arrive later, or change after a failed load).
     pub recheck: Duration,
 }
 
+/// Where the versions' files are.
+pub enum Versions<'a> {
+    /// `{base}/{V}/` on a volume.
+    Local(&'a Path),
+    /// Mirrored into `{cache}/{V}/` from `store`; `fingerprints` from its last listing.
+    Remote { store: &'a Arc<RemoteStore>, cache: &'a Path, fingerprints: &'a BTreeMap<String, u64> },
+}
+
 /// The versions `status.traffic` lists, with their weights; None when the
 /// status has no traffic yet (then the last state is kept).
-pub fn desired_from_status(status: &BertModelStatus, base: &Path, pod: Option<&str>) -> Option<Vec<DesiredVersion>> {
+pub fn desired_from_status(
+    status: &BertModelStatus,
+    versions: &Versions<'_>,
+    pod: Option<&str>,
+) -> Option<Vec<DesiredVersion>> {
     if status.traffic.is_empty() {
         return None;
     }
@@ -54,8 +74,20 @@ pub fn desired_from_status(status: &BertModelStatus, base: &Path, pod: Option<&s
         if !allowed {
             continue;
         }
-        let dir = base.join(version.as_str());
-        out.push(DesiredVersion { fingerprint: fingerprint(&dir), dir, version, weight: Some(target.weight) });
+        let weight = Some(target.weight);
+        out.push(match versions {
+            Versions::Local(base) => {
+                let dir = base.join(version.as_str());
+                DesiredVersion { fingerprint: fingerprint(&dir), dir, version, weight, remote: None }
+            }
+            Versions::Remote { store, cache, fingerprints } => DesiredVersion {
+                fingerprint: fingerprints.get(version.as_str()).copied().unwrap_or(0),
+                dir: cache.join(version.as_str()),
+                version,
+                weight,
+                remote: Some(RemoteVersion { store: Arc::clone(store) }),
+            },
+        });
     }
     Some(out)
 }
@@ -76,8 +108,11 @@ pub async fn run(manager: Arc<ModelManager>, source: ControlledSource, mut shutd
     let mut last_status: Option<BertModelStatus> = None;
     let mut last_applied: Option<Vec<DesiredVersion>> = None;
     let mut recheck = tokio::time::interval(source.recheck.max(Duration::from_millis(100)));
+    let mut fingerprints: BTreeMap<String, u64> = BTreeMap::new();
+    let mut listed_at: Option<Instant> = None;
     tracing::info!(name = %source.name, namespace = %source.namespace, "watching the BertModel");
     loop {
+        let mut status_changed = false;
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = recheck.tick() => {}
@@ -92,6 +127,7 @@ pub async fn run(manager: Arc<ModelManager>, source: ControlledSource, mut shutd
                     continue;
                 }
                 Some(Ok(watcher::Event::Apply(bm) | watcher::Event::InitApply(bm))) => {
+                    status_changed = bm.status != last_status;
                     last_status = bm.status;
                 }
                 Some(Ok(watcher::Event::Delete(_))) => {
@@ -104,13 +140,31 @@ pub async fn run(manager: Arc<ModelManager>, source: ControlledSource, mut shutd
         let Some(status) = &last_status else { continue };
         // Labels follow every status change, also when the versions do not.
         manager.set_labels(VersionLabels::from_status(status));
-        let Some(desired) = desired_from_status(status, &source.base, source.pod_name.as_deref()) else { continue };
+        let versions = match &source.remote {
+            None => Versions::Local(&source.base),
+            Some(store) => {
+                if status_changed || listed_at.is_none_or(|at| at.elapsed() >= REMOTE_RECHECK) {
+                    match store.versions().await {
+                        Ok(listed) => fingerprints = listed,
+                        // Keep the last fingerprints: loading reports its own fetch errors.
+                        Err(e) => tracing::warn!(category = e.category(), error = %e, "listing the model repository"),
+                    }
+                    listed_at = Some(Instant::now());
+                }
+                Versions::Remote { store, cache: &source.base, fingerprints: &fingerprints }
+            }
+        };
+        let Some(desired) = desired_from_status(status, &versions, source.pod_name.as_deref()) else { continue };
         if last_applied.as_ref() != Some(&desired) {
             tracing::info!(
                 traffic = ?desired.iter().map(|d| (d.version.to_string(), d.weight)).collect::<Vec<_>>(),
                 "converging on status.traffic"
             );
             manager.apply(&desired);
+            if source.remote.is_some() {
+                let keep: Vec<String> = desired.iter().map(|d| d.version.to_string()).collect();
+                mirror::prune(&source.base, &keep);
+            }
             last_applied = Some(desired);
         }
     }
@@ -131,15 +185,28 @@ mod tests {
     #[test]
     fn traffic_becomes_desired_versions() {
         let base = Path::new("/models/m");
-        let d = desired_from_status(&status(&[("2", 95.0), ("3", 5.0)]), base, None).unwrap();
+        let d = desired_from_status(&status(&[("2", 95.0), ("3", 5.0)]), &Versions::Local(base), None).unwrap();
         assert_eq!(d.len(), 2);
         assert_eq!(d[1].version.as_str(), "3");
         assert_eq!(d[1].dir, base.join("3"));
         assert_eq!(d[1].weight, Some(5.0));
-        assert!(desired_from_status(&status(&[]), base, None).is_none());
+        assert!(desired_from_status(&status(&[]), &Versions::Local(base), None).is_none());
         // A name that could leave the base path is never loaded.
-        let d = desired_from_status(&status(&[("../etc", 100.0)]), base, None).unwrap();
+        let d = desired_from_status(&status(&[("../etc", 100.0)]), &Versions::Local(base), None).unwrap();
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn remote_versions_map_to_the_cache_with_the_store_fingerprints() {
+        let store = Arc::new(RemoteStore::from_uri_with("s3://models/sentiment", |_| None).unwrap());
+        let cache = Path::new("/var/cache/berth/sentiment");
+        let fingerprints = BTreeMap::from([("2".to_string(), 7u64)]);
+        let versions = Versions::Remote { store: &store, cache, fingerprints: &fingerprints };
+        let d = desired_from_status(&status(&[("2", 90.0), ("3", 10.0)]), &versions, None).unwrap();
+        assert_eq!((d[0].dir.as_path(), d[0].fingerprint), (cache.join("2").as_path(), 7));
+        // Not listed yet (uploading): fingerprint 0 until the next listing.
+        assert_eq!((d[1].dir.as_path(), d[1].fingerprint), (cache.join("3").as_path(), 0));
+        assert!(d.iter().all(|v| v.remote.as_ref().is_some_and(|r| Arc::ptr_eq(&r.store, &store))));
     }
 
     #[test]
@@ -149,7 +216,11 @@ mod tests {
         s.canary_pods = Some(vec!["pod-a".into()]);
         let base = Path::new("/m");
         let names = |pod| -> Vec<String> {
-            desired_from_status(&s, base, pod).unwrap().iter().map(|d| d.version.to_string()).collect()
+            desired_from_status(&s, &Versions::Local(base), pod)
+                .unwrap()
+                .iter()
+                .map(|d| d.version.to_string())
+                .collect()
         };
         assert_eq!(names(Some("pod-a")), ["2", "3"]);
         assert_eq!(names(Some("pod-b")), ["2"]);

@@ -42,6 +42,8 @@ pub enum RepoError {
     },
     #[error("invalid version policy {0:?} (expected latest[:N], all, or specific:V1,V2,...)")]
     Policy(String),
+    #[error("listing the model repository: {0}")]
+    Remote(#[from] crate::remote::RemoteError),
 }
 
 impl RepoError {
@@ -49,6 +51,7 @@ impl RepoError {
         match self {
             RepoError::Io { .. } => "io",
             RepoError::Policy(_) => "policy",
+            RepoError::Remote(e) => e.category(),
         }
     }
 }

@@ -32,6 +32,7 @@ use crate::config::ServingConfig;
 use crate::engine::Version;
 use crate::engine::load::load;
 use crate::metrics::Metrics;
+use crate::remote::RemoteStore;
 
 /// One version the source wants served.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +44,21 @@ pub struct DesiredVersion {
     /// Share of default traffic; `None` everywhere means "newest AVAILABLE
     /// gets everything" (standalone mode).
     pub weight: Option<f64>,
+    /// Set when the version lives in an object store: `dir` is then its local
+    /// mirror, filled while the version is LOADING.
+    pub remote: Option<RemoteVersion>,
+}
+
+/// Where a remote version comes from.
+#[derive(Debug, Clone)]
+pub struct RemoteVersion {
+    pub store: Arc<RemoteStore>,
+}
+
+impl PartialEq for RemoteVersion {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.store, &other.store)
+    }
 }
 
 /// What one version looks like from outside.
@@ -216,19 +232,25 @@ impl ModelManager {
                     slot.fingerprint = d.fingerprint;
                     slot.generation += 1;
                     self.metrics.set_state(&self.name, &d.version.to_string(), VersionState::Start);
-                    to_load.push((d.version.clone(), d.dir.clone(), slot.generation));
+                    to_load.push((d.version.clone(), d.dir.clone(), slot.generation, d.remote.clone()));
                 }
             }
             self.prune_ended(&mut slots);
         }
-        for (version, dir, generation) in to_load {
+        for (version, dir, generation, remote) in to_load {
             let this = Arc::clone(self);
-            self.runtime.spawn(async move { this.load_version(version, dir, generation).await });
+            self.runtime.spawn(async move { this.load_version(version, dir, generation, remote).await });
         }
         self.settle();
     }
 
-    async fn load_version(self: Arc<Self>, version: VersionId, dir: PathBuf, generation: u64) {
+    async fn load_version(
+        self: Arc<Self>,
+        version: VersionId,
+        dir: PathBuf,
+        generation: u64,
+        remote: Option<RemoteVersion>,
+    ) {
         let Ok(_permit) = self.load_permits.acquire().await else {
             return;
         };
@@ -251,14 +273,26 @@ impl ModelManager {
         }
         tracing::info!(model = %self.name, version = %label, dir = %dir.display(), "loading version");
         let started = Instant::now();
-        let (name, cfg, vm) = (self.name.clone(), Arc::clone(&self.cfg), self.metrics.version(&self.name, &label));
-        let v = version.clone();
-        let result = tokio::task::spawn_blocking(move || load(&name, v, &dir, &cfg, vm)).await;
-        let seconds = started.elapsed().as_secs_f64();
-        let result = match result {
-            Ok(r) => r.map_err(|e| (e.category(), e.to_string())),
-            Err(join) => Err(("panic", format!("loading panicked: {join}"))),
+        let fetched = match &remote {
+            Some(r) => crate::remote::mirror::mirror(&r.store, version.as_str(), &dir).await.map(|bytes| {
+                let seconds = started.elapsed().as_secs_f64();
+                tracing::info!(model = %self.name, version = %label, from = r.store.uri(), bytes, seconds, "version fetched");
+            }),
+            None => Ok(()),
         };
+        let result = match fetched {
+            Ok(()) => {
+                let (name, cfg, vm) =
+                    (self.name.clone(), Arc::clone(&self.cfg), self.metrics.version(&self.name, &label));
+                let v = version.clone();
+                match tokio::task::spawn_blocking(move || load(&name, v, &dir, &cfg, vm)).await {
+                    Ok(r) => r.map_err(|e| (e.category(), e.to_string())),
+                    Err(join) => Err(("panic", format!("loading panicked: {join}"))),
+                }
+            }
+            Err(e) => Err((e.category(), format!("fetching the version: {e}"))),
+        };
+        let seconds = started.elapsed().as_secs_f64();
         {
             let mut slots = self.lock_slots();
             let Some(slot) = slots.get_mut(&version).filter(|s| s.generation == generation) else {

@@ -1,5 +1,7 @@
 //! Standalone mode: the desired set is what the version policy picks from the
-//! base path, re-read every poll interval like TF Serving does.
+//! base path, re-read every poll interval like TF Serving does. An object-store
+//! base path is listed instead, and the chosen versions are mirrored under the
+//! local cache directory when they load.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,7 +10,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::repository::{fingerprint, scan_versions};
-use super::{DesiredVersion, ModelManager, RepoError, VersionPolicy};
+use super::{DesiredVersion, ModelManager, RemoteVersion, RepoError, VersionPolicy};
+use crate::remote::{RemoteStore, mirror};
 
 /// The versions `policy` selects under `base`, without weights.
 pub fn desired_from_disk(base: &Path, policy: &VersionPolicy) -> Result<Vec<DesiredVersion>, RepoError> {
@@ -23,6 +26,32 @@ pub fn desired_from_disk(base: &Path, policy: &VersionPolicy) -> Result<Vec<Desi
             fingerprint: fingerprint(&dir),
             dir,
             weight: None,
+            remote: None,
+        })
+        .collect())
+}
+
+/// The versions `policy` selects in the object store; each maps to `cache/{V}`.
+pub async fn desired_from_store(
+    store: &Arc<RemoteStore>,
+    cache: &Path,
+    policy: &VersionPolicy,
+) -> Result<Vec<DesiredVersion>, RepoError> {
+    // TF Serving's layout: a version is a directory named by a number.
+    let mut listed: Vec<(u64, u64)> =
+        store.versions().await?.into_iter().filter_map(|(name, fp)| Some((name.parse().ok()?, fp))).collect();
+    listed.sort_unstable();
+    let numbers: Vec<u64> = listed.iter().map(|(v, _)| *v).collect();
+    let chosen = policy.select(&numbers);
+    Ok(listed
+        .into_iter()
+        .filter(|(v, _)| chosen.contains(v))
+        .map(|(version, fingerprint)| DesiredVersion {
+            version: version.into(),
+            dir: cache.join(version.to_string()),
+            fingerprint,
+            weight: None,
+            remote: Some(RemoteVersion { store: Arc::clone(store) }),
         })
         .collect())
 }
@@ -35,11 +64,16 @@ pub async fn run(
     base: PathBuf,
     policy: VersionPolicy,
     interval: Duration,
+    remote: Option<Arc<RemoteStore>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut last: Option<Vec<DesiredVersion>> = None;
     loop {
-        match desired_from_disk(&base, &policy) {
+        let desired = match &remote {
+            Some(store) => desired_from_store(store, &base, &policy).await,
+            None => desired_from_disk(&base, &policy),
+        };
+        match desired {
             Ok(desired) => {
                 if last.as_ref() != Some(&desired) {
                     tracing::info!(
@@ -48,6 +82,10 @@ pub async fn run(
                         "model repository changed"
                     );
                     manager.apply(&desired);
+                    if remote.is_some() {
+                        let keep: Vec<String> = desired.iter().map(|d| d.version.to_string()).collect();
+                        mirror::prune(&base, &keep);
+                    }
                     last = Some(desired);
                 }
             }

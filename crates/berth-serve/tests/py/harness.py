@@ -16,7 +16,7 @@ class Process:
     """berth-serve with `--model_name NAME --model_base_path BASE` and `extra` flags;
     `rest` and `grpc` are its host:port addresses once it listens."""
 
-    def __init__(self, binary, name, base, extra=()):
+    def __init__(self, binary, name, base, extra=(), env=None):
         self.name = name
         self.tmp = tempfile.TemporaryDirectory()
         addr_file = os.path.join(self.tmp.name, "addr.json")
@@ -24,7 +24,7 @@ class Process:
         self.proc = subprocess.Popen(
             [binary, f"--model_name={name}", f"--model_base_path={base}", "--host=127.0.0.1",
              "--rest_api_port=0", "--port=0", f"--address_file={addr_file}", *extra],
-            stdout=subprocess.DEVNULL, stderr=self.log)
+            stdout=subprocess.DEVNULL, stderr=self.log, env={**os.environ, **(env or {})})
         self.deadline = time.time() + 60
         while not os.path.exists(addr_file):
             if time.time() > self.deadline or self.proc.poll() is not None:
