@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::config::{Normalize, Pooling, ServingConfig, Spinning, Truncation};
+use crate::config::{ExpectedTask, Normalize, Pooling, ServingConfig, Spinning, Truncation};
 use crate::manager::controlled::ControlledSource;
 use crate::manager::{VersionLabels, VersionPolicy};
 use crate::remote::RemoteStore;
@@ -101,6 +101,10 @@ pub struct Args {
     /// L2-normalise embeddings (auto: when the model directory says so).
     #[arg(long = "normalize", value_enum, default_value_t = NormalizeArg::Auto)]
     pub normalize: NormalizeArg,
+    /// The task every version must have (embedding or classification); a version
+    /// whose config says otherwise fails to load. Unset: whatever each version says.
+    #[arg(long = "task", value_enum)]
+    pub task: Option<ExpectedTask>,
     /// Embedding pooling: mean, cls ([CLS] token), or auto (sentence-transformers'
     /// Pooling config or the manifest; mean when neither says).
     #[arg(long = "pooling", value_enum, default_value_t = Pooling::Auto)]
@@ -192,6 +196,7 @@ impl Args {
                 NormalizeArg::False => Normalize::Never,
             },
             pooling: self.pooling,
+            expected_task: self.task,
             warmup: self.warmup,
             drain_timeout: seconds("drain_timeout_seconds", self.drain_timeout_seconds)?,
             ort_library: self.ort_library,

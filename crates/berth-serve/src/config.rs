@@ -22,6 +22,22 @@ pub enum Normalize {
     Never,
 }
 
+/// The task a version must have (the BertModel's `spec.task`); checked at load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExpectedTask {
+    Embedding,
+    Classification,
+}
+
+impl ExpectedTask {
+    pub fn name(self) -> &'static str {
+        match self {
+            ExpectedTask::Embedding => "embedding",
+            ExpectedTask::Classification => "classification",
+        }
+    }
+}
+
 /// How token vectors become one embedding (see `model::pooling`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Pooling {
@@ -71,6 +87,8 @@ pub struct ServingConfig {
     pub queue_capacity: usize,
     pub normalize: Normalize,
     pub pooling: Pooling,
+    /// When set, a version whose files make it another task fails to load.
+    pub expected_task: Option<ExpectedTask>,
     /// Run every sequence-length bucket before a version becomes AVAILABLE.
     pub warmup: bool,
     /// How long an unloading version waits for its in-flight requests.
@@ -103,6 +121,7 @@ impl Default for ServingConfig {
             queue_capacity: 256,
             normalize: Normalize::Auto,
             pooling: Pooling::Auto,
+            expected_task: None,
             warmup: true,
             drain_timeout: Duration::from_secs(30),
             ort_library: None,

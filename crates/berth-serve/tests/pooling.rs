@@ -1,6 +1,7 @@
-//! [CLS] pooling, chosen by the flag or read from sentence-transformers' Pooling
-//! config in the version directory, against ONNX Runtime run directly on the same
-//! tokens; an unsupported pooling mode is a load error and never serves.
+//! What a version must be. [CLS] pooling, chosen by the flag or read from
+//! sentence-transformers' Pooling config in the version directory, against ONNX
+//! Runtime run directly on the same tokens; an unsupported pooling mode, or a task
+//! other than `--task`, is a load error and never serves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -118,4 +119,27 @@ async fn cls_pooling_from_the_directory_or_the_flag_matches_onnx_runtime() {
     for (got, (cls, _)) in embeddings(&server, &client, "3").await.iter().zip(&expected) {
         assert!(max_abs_diff(got, cls) < 1e-4);
     }
+}
+
+/// `--task` (the BertModel's `spec.task`) is checked against what the version is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_of_another_task_than_configured_never_serves() {
+    if !have_models() {
+        return;
+    }
+    let client = reqwest::Client::new();
+    let server = Server::start("tiny", &models_dir().join("tiny"), &["--task=classification"]);
+    let status = server
+        .wait_for(&client, "/v1/models/tiny", |s, v: &Value| s == 200 && v["model_version_status"][0]["state"] == "END")
+        .await;
+    let message = status["model_version_status"][0]["status"]["error_message"].as_str().unwrap().to_string();
+    assert!(message.contains("configured as classification") && message.contains("embedding model"), "{message}");
+    let (code, _) = post(&client, server.url("/v2/models/tiny/infer"), &text_body(&["x"])).await;
+    assert_eq!(code, 503);
+    drop(server);
+    // The matching task loads as before.
+    let server = Server::start("sentiment", &models_dir().join("tiny-classifier"), &["--task=classification"]);
+    server.wait_ready(&client).await;
+    let (code, body) = post(&client, server.url("/v2/models/sentiment/infer"), &text_body(&["good"])).await;
+    assert_eq!(code, 200, "{body}");
 }

@@ -55,6 +55,10 @@ fn model_base(uri: &str) -> (String, Option<Volume>) {
 
 fn args(model: &BertModel, base: &str, namespace: &str) -> Vec<String> {
     let s = &model.spec.serving;
+    let task = model.spec.task.map(|t| match t {
+        berth_api::Task::Embedding => "--task=embedding".to_string(),
+        berth_api::Task::Classification => "--task=classification".to_string(),
+    });
     let truncation = match s.truncation {
         Truncation::Truncate => "truncate",
         Truncation::Reject => "reject",
@@ -79,6 +83,9 @@ fn args(model: &BertModel, base: &str, namespace: &str) -> Vec<String> {
         format!("--drain_timeout_seconds={DRAIN_SECONDS}"),
         "--log-format=json".to_string(),
     ]
+    .into_iter()
+    .chain(task)
+    .collect()
 }
 
 fn field_env(name: &str, path: &str) -> EnvVar {
@@ -322,6 +329,18 @@ mod tests {
         );
         let args = p.containers[0].args.clone().unwrap_or_default();
         assert!(args.contains(&"--model_base_path=/models/sentiment".to_string()));
+    }
+
+    #[test]
+    fn object_store_sources_and_the_task_go_to_berth_serve() {
+        let args =
+            |yaml: &str| pod(&deployment(&model(yaml), &config()).unwrap_or_default()).containers[0].args.clone();
+        let yaml = SENTIMENT.replace("file:///models/sentiment", "s3://models/nlp/sentiment");
+        let s3 = args(&format!("{yaml}  task: classification\n")).unwrap_or_default();
+        assert!(s3.contains(&"--model_base_path=s3://models/nlp/sentiment".to_string()), "{s3:?}");
+        assert!(s3.contains(&"--task=classification".to_string()), "{s3:?}");
+        let plain = args(SENTIMENT).unwrap_or_default();
+        assert!(!plain.iter().any(|a| a.starts_with("--task")), "no task in the spec, none on the command line");
     }
 
     #[test]

@@ -26,6 +26,18 @@ pub fn load(
 ) -> Result<Version, LoadError> {
     let manifest = manifest::load_and_verify(dir)?;
     let info = hf_config::read(dir, &manifest, cfg.normalize, cfg.pooling)?;
+    if let Some(expected) = cfg.expected_task
+        && expected.name() != info.task.name()
+    {
+        // Serving it anyway would answer with the wrong kind of output.
+        return Err(LoadError::Config(format!(
+            "the model is configured as {} but this version is a{} {} model (config.json {}, or the manifest's task)",
+            expected.name(),
+            if info.task.name() == "embedding" { "n" } else { "" },
+            info.task.name(),
+            if info.task.name() == "embedding" { "has no id2label" } else { "has id2label" },
+        )));
+    }
     let tokenizer = TextTokenizer::from_dir(dir, cfg.max_sequence_length, cfg.truncation)?;
     let (format, backends, signature) = backend::open(dir, cfg, &info.task)?;
     let mut runners: Vec<Runner> = backends.into_iter().map(|b| Runner::new(b, info.task.clone())).collect();
