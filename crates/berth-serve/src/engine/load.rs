@@ -43,7 +43,13 @@ pub fn load(
     let mut runners: Vec<Runner> = backends.into_iter().map(|b| Runner::new(b, info.task.clone())).collect();
 
     let mut output_width = 0;
-    for runner in &mut runners {
+    // ONNX Runtime sessions are separate and each needs its warm-up; a SavedModel's
+    // workers share one TensorFlow session, so warming it once is enough.
+    let warm = match format {
+        backend::Format::SavedModel => runners.len().min(1),
+        backend::Format::Onnx => runners.len(),
+    };
+    for runner in runners.iter_mut().take(warm) {
         output_width = warm_up(runner, cfg, tokenizer.vocab_size())?;
     }
     if let (Some(hidden), crate::model::Task::Embedding { .. }) = (info.hidden_size, &info.task)
