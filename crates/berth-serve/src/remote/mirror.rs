@@ -79,20 +79,30 @@ fn relative_path(key: &str, version: &str) -> Result<PathBuf, RemoteError> {
     Ok(path)
 }
 
-/// Removes cached versions that are not in `keep` (directory names), and stale
-/// staging directories of this process.
+/// Removes cached versions that are not in `keep` (directory names), and staging
+/// or superseded copies left by this process or by one that no longer runs (a
+/// container restarted mid-download keeps its emptyDir).
 pub fn prune(cache: &Path, keep: &[String]) {
     let Ok(entries) = std::fs::read_dir(cache) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = name.ends_with(&format!("-{}", std::process::id()));
         let is_version = name.parse::<u64>().is_ok();
-        let stale = (is_version && !keep.contains(&name)) || (name.starts_with(".old-") && ours);
+        let stale = (is_version && !keep.contains(&name)) || leftover(&name);
         if stale {
             tracing::info!(dir = %entry.path().display(), "removing a cached version that is no longer wanted");
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// `.old-{name}-{pid}` always (it is only ever deleted), `.fetch-{name}-{pid}` when
+/// that process is gone: a running one may still be writing it.
+fn leftover(name: &str) -> bool {
+    let Some(pid) = name.rsplit_once('-').and_then(|(_, pid)| pid.parse::<u32>().ok()) else { return false };
+    if name.starts_with(".old-") {
+        return true;
+    }
+    name.starts_with(".fetch-") && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
 #[cfg(test)]
@@ -114,15 +124,18 @@ mod tests {
     #[test]
     fn prune_keeps_wanted_versions_and_foreign_files() {
         let cache = tempfile::tempdir().unwrap();
-        for d in ["1", "2", "3", "notes", &format!(".old-2-{}", std::process::id())] {
+        let me = std::process::id();
+        // pid 1 runs (init); u32::MAX is no process.
+        for d in ["1", "2", "3", "notes", &format!(".old-2-{me}"), &format!(".fetch-4-{me}"), ".fetch-5-1"] {
             std::fs::create_dir(cache.path().join(d)).unwrap();
         }
+        std::fs::create_dir(cache.path().join(format!(".fetch-6-{}", u32::MAX))).unwrap();
         prune(cache.path(), &["3".to_string()]);
         let mut left: Vec<String> = std::fs::read_dir(cache.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(left, ["3", "notes"]);
+        assert_eq!(left, [format!(".fetch-4-{me}"), ".fetch-5-1".to_string(), "3".to_string(), "notes".to_string()]);
     }
 }
