@@ -76,6 +76,42 @@ impl Repo {
     }
 }
 
+/// An S3 bucket (moto's server, started by `e2e/s3_store.py` from the project's venv)
+/// holding versions of the tiny model under `tiny/{N}/`; stopped when dropped.
+pub struct S3Store {
+    child: std::process::Child,
+    pub endpoint: String,
+}
+
+impl S3Store {
+    pub fn start(versions: &[(&str, &Path)]) -> S3Store {
+        use std::io::BufRead;
+        let python = root().join(".cache/venv/bin/python");
+        assert!(python.exists(), "run `make venv` (moto and boto3 come with it)");
+        let mut child = std::process::Command::new(python)
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/s3_store.py"))
+            .arg(MODEL)
+            .args(versions.iter().map(|(v, dir)| format!("{v}={}", dir.display())))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert!(line.starts_with("http://"), "s3_store.py did not start: {line:?}");
+        S3Store { child, endpoint: line.trim().to_string() }
+    }
+}
+
+impl Drop for S3Store {
+    fn drop(&mut self) {
+        // Closing stdin ends the script; kill it should that not be enough.
+        drop(self.child.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// One cluster with the operator running against it.
 pub struct Harness {
     pub work: tempfile::TempDir,
