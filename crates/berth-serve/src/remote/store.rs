@@ -70,8 +70,11 @@ impl RemoteStore {
             (None, None) => None,
             _ => return Err(bad("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together")),
         };
+        // No total timeout (a model may take minutes to download), but a transfer
+        // that stalls for a minute fails the load instead of holding it forever.
         let http = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
+            .read_timeout(std::time::Duration::from_secs(60))
             .build()
             .map_err(|e| RemoteError::Transport { url: endpoint.clone(), source: e })?;
         Ok(Self {
