@@ -1,7 +1,8 @@
 //! What a version must be. [CLS] pooling, chosen by the flag or read from
 //! sentence-transformers' Pooling config in the version directory, against ONNX
 //! Runtime run directly on the same tokens; an unsupported pooling mode, or a task
-//! other than `--task`, is a load error and never serves.
+//! other than `--task`, is a load error and never serves. A HuggingFace Hub snapshot
+//! (graph under `onnx/`, sentence-transformers' modules) serves as it is.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -142,4 +143,50 @@ async fn a_version_of_another_task_than_configured_never_serves() {
     server.wait_ready(&client).await;
     let (code, body) = post(&client, server.url("/v2/models/sentiment/infer"), &text_body(&["good"])).await;
     assert_eq!(code, 200, "{body}");
+}
+
+/// A snapshot of a sentence-transformers repository from the HuggingFace Hub, as it
+/// is: the graph under `onnx/`, `modules.json` with Pooling and Normalize, no
+/// manifest. It serves the mean-pooled, L2-normalised embeddings the library gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_snapshot_serves_as_it_is() {
+    if !have_models() {
+        return;
+    }
+    let minilm = models_dir().join("minilm/1");
+    let base = tempfile::tempdir().unwrap();
+    let version = base.path().join("1");
+    std::fs::create_dir_all(version.join("onnx")).unwrap();
+    std::os::unix::fs::symlink(minilm.join("model.onnx"), version.join("onnx/model.onnx")).unwrap();
+    for file in ["config.json", "tokenizer.json", "vocab.txt"] {
+        std::fs::copy(minilm.join(file), version.join(file)).unwrap();
+    }
+    std::fs::write(
+        version.join("modules.json"),
+        r#"[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}]"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(version.join("1_Pooling")).unwrap();
+    std::fs::write(
+        version.join("1_Pooling/config.json"),
+        r#"{"word_embedding_dimension": 384, "pooling_mode_cls_token": false, "pooling_mode_mean_tokens": true,
+            "pooling_mode_max_tokens": false, "pooling_mode_mean_sqrt_len_tokens": false}"#,
+    )
+    .unwrap();
+
+    let reference = reference("minilm");
+    let texts = ref_texts(&reference);
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let client = reqwest::Client::new();
+    let server = Server::start("minilm", base.path(), &["--warmup=false"]);
+    server.wait_ready(&client).await;
+    let (status, resp) = post(&client, server.url("/v2/models/minilm/infer"), &text_body(&refs)).await;
+    assert_eq!(status, 200, "{resp}");
+    for (got, want) in rows_of(&resp, "embedding").iter().zip(ref_rows(&reference, "embedding")) {
+        let norm = want.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let want: Vec<f64> = want.iter().map(|v| v / norm).collect();
+        assert!(max_abs_diff(got, &want) < 1e-4, "differs by {}", max_abs_diff(got, &want));
+    }
 }

@@ -55,7 +55,8 @@ pub fn open(dir: &Path, cfg: &ServingConfig, task: &Task) -> Result<(Format, Vec
     let format = detect(dir)?;
     let (backends, signature) = match format {
         Format::Onnx => {
-            let (sessions, sig) = onnx::open(&dir.join(onnx::MODEL_FILE), cfg, task)?;
+            let file = format::onnx_file(dir).unwrap_or_else(|| dir.join(onnx::MODEL_FILE));
+            let (sessions, sig) = onnx::open(&file, cfg, task)?;
             (sessions.into_iter().map(Backend::Onnx).collect(), sig)
         }
         Format::SavedModel => open_saved_model(dir, cfg, task)?,
