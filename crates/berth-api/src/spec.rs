@@ -168,9 +168,11 @@ pub struct ServingSpec {
     pub truncation: Truncation,
     #[serde(default)]
     pub pooling: Pooling,
-    /// L2-normalise embeddings.
-    #[serde(default = "default_true")]
-    pub normalize: bool,
+    /// L2-normalise embeddings: true or false; unset follows the model
+    /// (sentence-transformers' `Normalize` module in `modules.json`, or the manifest),
+    /// so a model trained for dot products keeps its magnitudes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<bool>,
 }
 
 fn default_max_batch_size() -> u32 {
@@ -194,9 +196,6 @@ fn default_sessions() -> u32 {
 fn default_queue_capacity() -> u32 {
     256
 }
-fn default_true() -> bool {
-    true
-}
 
 impl Default for ServingSpec {
     fn default() -> Self {
@@ -210,7 +209,7 @@ impl Default for ServingSpec {
             queue_capacity: default_queue_capacity(),
             truncation: Truncation::default(),
             pooling: Pooling::default(),
-            normalize: true,
+            normalize: None,
         }
     }
 }

@@ -63,7 +63,7 @@ fn serde_defaults_fill_every_optional_field() {
     assert_eq!(spec.serving.truncation, Truncation::Truncate);
     assert_eq!(spec.serving.pooling, Pooling::Auto);
     assert_eq!(spec.serving.max_batch_tokens, 512);
-    assert!(spec.serving.normalize);
+    assert_eq!(spec.serving.normalize, None, "unset: the model decides");
     assert_eq!(spec.rollout, RolloutSpec::default());
     let weights: Vec<f64> = spec.rollout.steps.iter().map(|s| s.weight).collect();
     assert_eq!(weights, vec![10.0, 50.0, 100.0]);
