@@ -339,9 +339,9 @@ fn main() {
                 }
             }
         }
-        let raw = median(raw_rounds.iter().map(|r| r.0).collect());
-        let raw_batch =
-            raw_rounds.iter().min_by(|a, b| (a.0 - raw).abs().total_cmp(&(b.0 - raw).abs())).map_or(1, |r| r.1);
+        // The median round, with the batch size that won in it.
+        raw_rounds.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (raw, raw_batch) = raw_rounds[raw_rounds.len() / 2];
         let summaries: Vec<(&str, usize, Summary)> = servers
             .iter()
             .enumerate()
@@ -360,8 +360,7 @@ fn main() {
                 kserve_best[k] = kserve_best[k].max(p.rps);
             }
         }
-        let raw_min = raw_rounds.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
-        let raw_max = raw_rounds.iter().map(|r| r.0).fold(0.0, f64::max);
+        let (raw_min, raw_max) = (raw_rounds[0].0, raw_rounds[raw_rounds.len() - 1].0);
         out.push_str(&format!(
             "| {name} | raw onnxruntime (batch {raw_batch}) | - | {raw:.1} rows/s ({raw_min:.0}-{raw_max:.0}) | - | - | 1.00 | - |\n"
         ));

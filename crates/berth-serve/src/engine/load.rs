@@ -15,7 +15,7 @@ use super::worker::{self, Intake, Runner, Shared};
 use crate::config::ServingConfig;
 use crate::manager::VersionId;
 use crate::metrics::VersionMetrics;
-use crate::model::{LoadError, TextTokenizer, hf_config, manifest};
+use crate::model::{LoadError, Task, TextTokenizer, hf_config, manifest};
 
 pub fn load(
     model: &str,
@@ -30,12 +30,13 @@ pub fn load(
         && expected.name() != info.task.name()
     {
         // Serving it anyway would answer with the wrong kind of output.
+        let actual = match info.task {
+            Task::Embedding { .. } => "an embedding model (config.json has no id2label)",
+            Task::Classification { .. } => "a classifier (config.json has id2label)",
+        };
         return Err(LoadError::Config(format!(
-            "the model is configured as {} but this version is a{} {} model (config.json {}, or the manifest's task)",
-            expected.name(),
-            if info.task.name() == "embedding" { "n" } else { "" },
-            info.task.name(),
-            if info.task.name() == "embedding" { "has no id2label" } else { "has id2label" },
+            "the model is configured as {} but this version is {actual}, by its config.json or manifest",
+            expected.name()
         )));
     }
     let tokenizer = TextTokenizer::from_dir(dir, cfg.max_sequence_length, cfg.truncation)?;
@@ -52,7 +53,7 @@ pub fn load(
     for runner in runners.iter_mut().take(warm) {
         output_width = warm_up(runner, cfg, tokenizer.vocab_size())?;
     }
-    if let (Some(hidden), crate::model::Task::Embedding { .. }) = (info.hidden_size, &info.task)
+    if let (Some(hidden), Task::Embedding { .. }) = (info.hidden_size, &info.task)
         && hidden != output_width
     {
         return Err(LoadError::Signature(format!(

@@ -13,14 +13,16 @@ use super::repository::{fingerprint, scan_versions};
 use super::{DesiredVersion, ModelManager, RemoteVersion, RepoError, VersionPolicy};
 use crate::remote::{RemoteStore, mirror};
 
+/// The entries of `listed` (ascending by version) whose versions `policy` picks.
+fn pick<T>(listed: Vec<(u64, T)>, policy: &VersionPolicy) -> impl Iterator<Item = (u64, T)> {
+    let numbers: Vec<u64> = listed.iter().map(|(v, _)| *v).collect();
+    let chosen = policy.select(&numbers);
+    listed.into_iter().filter(move |(v, _)| chosen.contains(v))
+}
+
 /// The versions `policy` selects under `base`, without weights.
 pub fn desired_from_disk(base: &Path, policy: &VersionPolicy) -> Result<Vec<DesiredVersion>, RepoError> {
-    let on_disk = scan_versions(base)?;
-    let numbers: Vec<u64> = on_disk.iter().map(|(v, _)| *v).collect();
-    let chosen = policy.select(&numbers);
-    Ok(on_disk
-        .into_iter()
-        .filter(|(v, _)| chosen.contains(v))
+    Ok(pick(scan_versions(base)?, policy)
         .map(|(version, dir)| DesiredVersion {
             version: version.into(),
             fingerprint: fingerprint(&dir),
@@ -41,11 +43,7 @@ pub async fn desired_from_store(
     let mut listed: Vec<(u64, u64)> =
         store.versions().await?.into_iter().filter_map(|(name, fp)| Some((name.parse().ok()?, fp))).collect();
     listed.sort_unstable();
-    let numbers: Vec<u64> = listed.iter().map(|(v, _)| *v).collect();
-    let chosen = policy.select(&numbers);
-    Ok(listed
-        .into_iter()
-        .filter(|(v, _)| chosen.contains(v))
+    Ok(pick(listed, policy)
         .map(|(version, fingerprint)| DesiredVersion {
             version: version.into(),
             dir: cache.join(version.to_string()),

@@ -6,14 +6,13 @@ answers against ONNX Runtime's reference outputs.
 
 usage: conformance.py --binary target/debug/berth-serve --models .cache/models
 """
-import argparse
 import os
 import sys
 
 import numpy as np
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from harness import Checks, Process, close, reference, run_checks
+from harness import Checks, Process, close, reference, run_main
 from tritonclient.utils import InferenceServerException
 
 check = Checks()
@@ -151,21 +150,13 @@ def errors_are_client_exceptions(ctx):
             raise AssertionError("shape mismatch did not fail")
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--models", required=True)
-    args = ap.parse_args()
-    ctx = {"models": args.models}
-    ctx["tiny"] = Server(args.binary, "tiny", os.path.join(args.models, "tiny"), ["--model_version_policy=all"])
-    ctx["classifier"] = Server(args.binary, "sentiment", os.path.join(args.models, "tiny-classifier"))
+def setup(binary, models):
+    tiny = Server(binary, "tiny", os.path.join(models, "tiny"), ["--model_version_policy=all"])
+    classifier = Server(binary, "sentiment", os.path.join(models, "tiny-classifier"))
     # "all" loads version 2 after version 1: wait for both.
-    ctx["tiny"].wait(lambda: ctx["tiny"].http.is_model_ready("tiny", "2"), "serving version 2")
-    status = run_checks(check, ctx, "tritonclient-conformance")
-    for s in (ctx["tiny"], ctx["classifier"]):
-        s.stop()
-    return status
+    tiny.wait(lambda: tiny.http.is_model_ready("tiny", "2"), "serving version 2")
+    return {"tiny": tiny, "classifier": classifier}, [tiny, classifier]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main("tritonclient-conformance", check, setup))

@@ -1,7 +1,9 @@
 """Shared by the third-party client runs (conformance.py with tritonclient,
-tfserving_client.py with tensorflow-serving-api): the real berth-serve binary
-on ephemeral ports, the reference outputs, and a tiny check runner. Standard
-library and numpy only, so either virtualenv can import it."""
+tfserving_client.py with tensorflow-serving-api, s3_source.py with moto and boto3):
+the real berth-serve binary on ephemeral ports, the reference outputs, a tiny check
+runner and the main they share. Standard library and numpy only, so every
+virtualenv can import it."""
+import argparse
 import json
 import os
 import subprocess
@@ -90,3 +92,20 @@ def run_checks(checks, ctx, title):
             traceback.print_exc()
     print(f"{title}: {passed} passed, {failed} failed")
     return 1 if failed else 0
+
+
+def run_main(title, checks, setup):
+    """The main of every client run: `--binary` and `--models` from the command line;
+    `setup(binary, models)` starts what the checks need and returns their context and
+    what to stop afterwards, in order; then the checks run. The exit status."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", required=True)
+    ap.add_argument("--models", required=True)
+    args = ap.parse_args()
+    ctx, running = setup(args.binary, args.models)
+    ctx = {"binary": args.binary, "models": args.models, **ctx}
+    try:
+        return run_checks(checks, ctx, title)
+    finally:
+        for thing in running:
+            thing.stop()

@@ -4,7 +4,6 @@ with boto3 as a user would. Checks: versions load from the bucket and answer lik
 ONNX Runtime; a version uploaded later takes over under load with no failed request;
 a deleted one is unloaded; a corrupt one is reported and never answers; a wrong
 secret is refused by the store and berth-serve says so."""
-import argparse
 import json
 import logging
 import os
@@ -24,7 +23,7 @@ from moto.core.authorization import ActionAuthenticatorMixin
 from moto.iam import access_control
 from moto.server import ThreadedMotoServer
 
-from harness import Checks, Process, close, reference, run_checks
+from harness import Checks, Process, close, reference, run_main
 
 check = Checks()
 BUCKET, PREFIX = "models", "nlp/tiny"
@@ -197,18 +196,15 @@ def a_wrong_secret_is_named_in_the_log(ctx):
         server.stop()
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--models", required=True)
-    args = ap.parse_args()
+def setup(binary, models):
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     canonical_query_as_aws_does()
     port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     moto.start()
     endpoint = f"http://127.0.0.1:{port}"
-    admin = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="admin", aws_secret_access_key="admin")
+    admin = dict(endpoint_url=endpoint, region_name="us-east-1",
+                 aws_access_key_id="admin", aws_secret_access_key="admin")
     iam = boto3.client("iam", **admin)
     iam.create_user(UserName="berth")
     iam.put_user_policy(UserName="berth", PolicyName="models", PolicyDocument=json.dumps(
@@ -217,7 +213,7 @@ def main():
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                       aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
     s3.create_bucket(Bucket=BUCKET)
-    upload(s3, os.path.join(args.models, "tiny", "1"), 1)
+    upload(s3, os.path.join(models, "tiny", "1"), 1)
     # From here on every request must carry a valid signature of an IAM user's key
     # (moto's switch for it; the server runs in this process).
     moto_settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
@@ -225,17 +221,13 @@ def main():
     env = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
            "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1"}
     cache = tempfile.mkdtemp(prefix="berth-s3-cache-")
-    server = Process(args.binary, "tiny", f"s3://{BUCKET}/{PREFIX}",
+    server = Process(binary, "tiny", f"s3://{BUCKET}/{PREFIX}",
                      ["--file_system_poll_wait_seconds=0.2", "--model_version_policy=latest:2",
                       f"--remote_cache_dir={cache}"], env)
     server.wait(lambda: version_state(server, 1)[0] == "AVAILABLE", "serving version 1 from the bucket")
-    ctx = {"models": args.models, "binary": args.binary, "server": server, "s3": s3, "env": env, "cache": cache,
-           "endpoint": endpoint, "key_id": key["AccessKeyId"]}
-    status = run_checks(check, ctx, "s3-source")
-    server.stop()
-    moto.stop()
-    return status
+    ctx = {"server": server, "s3": s3, "env": env, "cache": cache, "endpoint": endpoint, "key_id": key["AccessKeyId"]}
+    return ctx, [server, moto]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main("s3-source", check, setup))

@@ -9,7 +9,6 @@ probabilities are checked against ONNX Runtime's reference outputs.
 usage: tfserving_client.py --binary target/debug/berth-serve --models .cache/models
 (run with .cache/tf-venv/bin/python: `make tfserving-conformance`)
 """
-import argparse
 import base64
 import os
 import sys
@@ -19,7 +18,7 @@ import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 import requests  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from harness import Checks, Process, close, reference, run_checks  # noqa: E402
+from harness import Checks, Process, close, reference, run_main  # noqa: E402
 from tensorflow_serving.apis import (  # noqa: E402
     classification_pb2,
     get_model_metadata_pb2,
@@ -283,22 +282,14 @@ def rest_errors(ctx):
     assert r.status_code == 400 and "JSON" in r.json()["error"], r.text
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--binary", required=True)
-    ap.add_argument("--models", required=True)
-    args = ap.parse_args()
-    ctx = {"models": args.models}
-    ctx["tiny"] = Server(args.binary, "tiny", os.path.join(args.models, "tiny"),
-                         ["--model_version_policy=all", "--version_labels=canary=1"])
-    ctx["classifier"] = Server(args.binary, "sentiment", os.path.join(args.models, "tiny-classifier"))
-    ctx["tiny"].wait_available(["1", "2"])
-    ctx["classifier"].wait_available(["1"])
-    status = run_checks(check, ctx, "tfserving-conformance")
-    for s in (ctx["tiny"], ctx["classifier"]):
-        s.stop()
-    return status
+def setup(binary, models):
+    tiny = Server(binary, "tiny", os.path.join(models, "tiny"),
+                  ["--model_version_policy=all", "--version_labels=canary=1"])
+    classifier = Server(binary, "sentiment", os.path.join(models, "tiny-classifier"))
+    tiny.wait_available(["1", "2"])
+    classifier.wait_available(["1"])
+    return {"tiny": tiny, "classifier": classifier}, [tiny, classifier]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main("tfserving-conformance", check, setup))
