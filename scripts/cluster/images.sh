@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# make images: Berth's container images, built here with buildah (no registry can be
+# reached, so nothing is pulled):
+#   base     scratch + the shared libraries the binaries need (glibc, libgcc, libstdc++),
+#            CA certificates and the nonroot user 65532: what distroless/cc-debian12 has
+#   berth-operator, berth-serve, berth-serve-tensorflow
+#            deploy/docker/Dockerfile.* unchanged, with BASE_IMAGE set to that base
+# Each is saved under $IMAGES (docker-archive) and imported into the running cluster's
+# containerd; the Helm values naming them are written to $IMAGES/values.yaml.
+# Tags are the chart's appVersion plus a hash of what went into the image, so a rebuilt
+# binary is a new reference and a node never runs a stale image under an old name.
+#
+#   scripts/cluster/images.sh [build]   build (release binaries must exist) and import
+#   scripts/cluster/images.sh import    import the saved archives into the cluster
+#   scripts/cluster/images.sh pause     the pause (sandbox) image only, into the cluster
+set -euo pipefail
+# shellcheck source=env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+log() { echo "images: $*" >&2; }
+die() { echo "images: error: $*" >&2; exit 1; }
+
+IMAGES="${BERTH_IMAGES_DIR:-$CLUSTER_ROOT/.cache/images}"
+REGISTRY="${IMAGE_REGISTRY:-localhost/berth}"
+RELEASE="${RELEASE_DIR:-$CLUSTER_ROOT/target/release}"
+ORT_LIB="${ORT_LIB:-$CLUSTER_ROOT/.cache/ort/libonnxruntime.so}"
+TF_LIB_DIR="${TF_LIB_DIR:-$CLUSTER_ROOT/.cache/tf/lib}"
+CONTEXT="$CLUSTER_ROOT/target/image-context"
+APP_VERSION="$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$CLUSTER_ROOT/charts/berth/Chart.yaml")"
+mkdir -p "$IMAGES"
+
+ensure_buildah() {
+  command -v buildah >/dev/null && return
+  log "apt-get install buildah"
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends buildah >/dev/null
+}
+
+hash_of() { cat "$@" | sha256sum | cut -c1-12; }
+
+# save_and_import REF: docker-archive under $IMAGES, then into containerd when it runs.
+save() {
+  local ref="$1" file="$IMAGES/$(echo "${1#"$REGISTRY"/}" | tr '/:' '__').tar"
+  rm -f "$file"
+  buildah push -q "$ref" "docker-archive:$file:$ref" >/dev/null
+  echo "$file"
+}
+
+import_archive() {
+  local file="$1"
+  if ! ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1; then
+    log "the cluster's containerd is not running: $(basename "$file") is imported by the next 'make cluster-up'"
+    return
+  fi
+  ctr_k8s images import --no-unpack=false "$file" >/dev/null 2>&1 || ctr_k8s images import "$file" >/dev/null
+}
+
+# The libraries FILES... load, as paths on this machine (the dynamic loader included).
+libs_of() {
+  ldd "$@" 2>/dev/null | awk '/=> \// { print $3 } /^\t\/lib/ { print $1 }' | sort -u
+}
+
+build_base() {
+  local bins=("$RELEASE/berth-operator" "$RELEASE/berth-serve" "$ORT_LIB")
+  local libs; libs="$(libs_of "${bins[@]}")"
+  local ca=/etc/ssl/certs/ca-certificates.crt
+  [ -f "$ca" ] || die "$ca is missing (apt-get install ca-certificates)"
+  local tag; tag="deb12-$(echo "$libs" | xargs -r sha256sum | sha256sum | cut -c1-12)"
+  BASE_REF="$REGISTRY/base-cc:$tag"
+  if buildah images -q "$BASE_REF" >/dev/null 2>&1; then return; fi
+  local root="$CONTEXT/base-rootfs"
+  rm -rf "$root" && mkdir -p "$root/etc/ssl/certs" "$root/tmp" "$root/home/nonroot"
+  chmod 1777 "$root/tmp"
+  # shellcheck disable=SC2086
+  for l in $libs; do cp -L --parents "$l" "$root/"; done
+  cp "$ca" "$root/etc/ssl/certs/ca-certificates.crt"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' > "$root/etc/passwd"
+  printf 'root:x:0:\nnonroot:x:65532:\n' > "$root/etc/group"
+  chown 65532:65532 "$root/home/nonroot"
+  local c; c="$(buildah from scratch)"
+  buildah copy -q "$c" "$root/" / >/dev/null
+  buildah config --env PATH=/usr/local/bin:/usr/bin:/bin --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt "$c"
+  buildah commit -q "$c" "$BASE_REF" >/dev/null
+  buildah rm "$c" >/dev/null
+  log "built $BASE_REF ($(echo "$libs" | wc -l) libraries)"
+}
+
+# build_image NAME DOCKERFILE FILES...: buildah bud of the Dockerfile over the context.
+build_image() {
+  local name="$1" dockerfile="$2"; shift 2
+  local tag; tag="$APP_VERSION-$(hash_of "$dockerfile" "$@" <(echo "$BASE_REF"))"
+  local ref="$REGISTRY/$name:$tag"
+  if ! buildah images -q "$ref" >/dev/null 2>&1; then
+    buildah bud -q --pull=never --layers=false --build-arg "BASE_IMAGE=$BASE_REF" --build-arg "VERSION=$APP_VERSION" \
+      -f "$dockerfile" -t "$ref" "$CONTEXT" >/dev/null
+    log "built $ref"
+  fi
+  import_archive "$(save "$ref")"
+  eval "REF_${name//-/_}=\$ref"
+}
+
+build_all() {
+  ensure_buildah
+  for f in "$RELEASE/berth-operator" "$RELEASE/berth-serve"; do
+    [ -x "$f" ] || die "$f is missing: cargo build --release --locked -p berth-operator -p berth-serve"
+  done
+  [ -f "$ORT_LIB" ] || die "$ORT_LIB is missing: make ort"
+  build_base
+  rm -rf "$CONTEXT/bin" "$CONTEXT/lib" && mkdir -p "$CONTEXT/bin" "$CONTEXT/lib/tensorflow"
+  cp "$RELEASE/berth-operator" "$RELEASE/berth-serve" "$CONTEXT/bin/"
+  cp "$RELEASE/berth-serve" "$CONTEXT/bin/berth-serve-tensorflow"
+  cp -L "$ORT_LIB" "$CONTEXT/lib/libonnxruntime.so"
+  local docker="$CLUSTER_ROOT/deploy/docker"
+  build_image berth-operator "$docker/Dockerfile.operator" "$CONTEXT/bin/berth-operator"
+  build_image berth-serve "$docker/Dockerfile.serve" "$CONTEXT/bin/berth-serve" "$CONTEXT/lib/libonnxruntime.so"
+  if [ -f "$TF_LIB_DIR/libtensorflow_cc.so.2" ]; then
+    cp -L "$TF_LIB_DIR/libtensorflow_cc.so.2" "$TF_LIB_DIR/libtensorflow_framework.so.2" "$CONTEXT/lib/tensorflow/"
+    ln -sf libtensorflow_cc.so.2 "$CONTEXT/lib/tensorflow/libtensorflow.so"
+    build_image berth-serve-tensorflow "$docker/Dockerfile.serve-tensorflow" "$CONTEXT/bin/berth-serve-tensorflow" \
+      "$CONTEXT/lib/libonnxruntime.so" "$CONTEXT/lib/tensorflow/libtensorflow_cc.so.2"
+  else
+    log "berth-serve-tensorflow not built: $TF_LIB_DIR has no TensorFlow C library (make tf-setup)"
+  fi
+  build_probe
+  write_values
+}
+
+# e2e-kubectl: a test image (not shipped) with kubectl and busybox's sh, so the e2e can
+# send real API requests from inside a pod as a given ServiceAccount.
+build_probe() {
+  local kubectl="$CLUSTER_ROOT/.cache/k8s-tools/kubectl" bb="$CONTEXT/probe/bin/busybox"
+  [ -x "$kubectl" ] || die "$kubectl is missing: make k8s-tools"
+  if [ ! -x "$bb" ]; then
+    local work; work="$(mktemp -d)"
+    (cd "$work" && apt-get download -qq busybox-static >/dev/null 2>&1) || die "apt-get download busybox-static failed"
+    dpkg-deb -x "$work"/busybox-static_*.deb "$work/x"
+    mkdir -p "$CONTEXT/probe/bin" && install -m 0555 "$work/x/bin/busybox" "$bb"
+    rm -rf "$work"
+  fi
+  cp "$kubectl" "$CONTEXT/probe/bin/kubectl"
+  for a in sh cat grep head sed awk sleep; do ln -sf busybox "$CONTEXT/probe/bin/$a"; done
+  local tag; tag="e2e-$(hash_of "$bb" "$CONTEXT/probe/bin/kubectl" <(echo "$BASE_REF"))"
+  local ref="$REGISTRY/e2e-kubectl:$tag"
+  if ! buildah images -q "$ref" >/dev/null 2>&1; then
+    local c; c="$(buildah from --pull=never "$BASE_REF")"
+    buildah copy -q "$c" "$CONTEXT/probe/bin/" /bin/ >/dev/null
+    buildah config --user 65532:65532 --entrypoint '["/bin/sh"]' "$c"
+    buildah commit -q "$c" "$ref" >/dev/null
+    buildah rm "$c" >/dev/null
+    log "built $ref"
+  fi
+  import_archive "$(save "$ref")"
+  REF_e2e_kubectl="$ref"
+}
+
+write_values() {
+  local op_repo="${REF_berth_operator%:*}" op_tag="${REF_berth_operator##*:}"
+  local sv_repo="${REF_berth_serve%:*}" sv_tag="${REF_berth_serve##*:}"
+  cat > "$IMAGES/values.yaml" <<EOF
+# Written by 'make images': the images built on this machine and imported into the
+# cluster's containerd. helm install berth charts/berth -f $IMAGES/values.yaml
+# They exist on this node only: never pull them.
+image:
+  repository: $op_repo
+  tag: "$op_tag"
+  pullPolicy: Never
+serving:
+  image:
+    repository: $sv_repo
+    tag: "$sv_tag"
+EOF
+  {
+    echo "$REF_berth_operator"
+    echo "$REF_berth_serve"
+    [ -n "${REF_berth_serve_tensorflow:-}" ] && echo "$REF_berth_serve_tensorflow"
+    echo "$REF_e2e_kubectl"
+  } > "$IMAGES/refs.txt"
+  log "images (also in $IMAGES/refs.txt):"
+  sed 's/^/  /' "$IMAGES/refs.txt" >&2
+  log "helm values: $IMAGES/values.yaml"
+}
+
+# The sandbox image every pod starts with: pause.c from the pinned kubernetes release.
+build_pause() {
+  ensure_buildah
+  [ -x "$BIN/pause" ] || die "$BIN/pause is missing: make cluster-tools"
+  if ! buildah images -q "$PAUSE_IMAGE" >/dev/null 2>&1; then
+    local c; c="$(buildah from scratch)"
+    buildah copy -q --chmod 0555 "$c" "$BIN/pause" /pause >/dev/null
+    buildah config --entrypoint '["/pause"]' --user 65535:65535 "$c"
+    buildah commit -q "$c" "$PAUSE_IMAGE" >/dev/null
+    buildah rm "$c" >/dev/null
+  fi
+  local file="$IMAGES/pause.tar"
+  rm -f "$file"
+  buildah push -q "$PAUSE_IMAGE" "docker-archive:$file:$PAUSE_IMAGE" >/dev/null
+  import_archive "$file"
+  log "imported $PAUSE_IMAGE"
+}
+
+case "${1:-build}" in
+  build) build_all ;;
+  pause) build_pause ;;
+  import)
+    for f in "$IMAGES"/*.tar; do
+      if [ -f "$f" ] && [ "$(basename "$f")" != pause.tar ]; then import_archive "$f"; fi
+    done
+    ;;
+  *) die "usage: $0 [build|import|pause]" ;;
+esac
