@@ -53,6 +53,8 @@ e2e-cluster: k8s-tools models operator-fault-models
 	PROBE_IMAGE=$$(grep /e2e-kubectl: $(IMAGES_DIR)/refs.txt) KUBECTL=$(PKG_TOOLS)/kubectl \
 	  OPERATOR_SA=system:serviceaccount:berth-system:berth-operator bash $(ROOT)/scripts/cluster/e2e-rbac.sh; \
 	mkdir -p $(E2E_HOST_MODELS); \
+	VALUES=$(IMAGES_DIR)/values.yaml HOST_MODELS=$(E2E_HOST_MODELS) KUBECTL=$(PKG_TOOLS)/kubectl HELM=$(HELM) \
+	  bash $(ROOT)/scripts/cluster/e2e-namespaced.sh; \
 	BERTH_E2E_KUBECONFIG=$(CLUSTER_KUBECONFIG) BERTH_E2E_HOST_MODELS=$(E2E_HOST_MODELS) $(MAKE) --no-print-directory e2e-suite-cluster; \
 	echo "e2e-cluster: helm uninstall berth"; \
 	$(HELM) uninstall berth -n berth-system --wait; \
