@@ -44,9 +44,14 @@ echo "helm-e2e: operator up, leader $holder"
 echo "helm-e2e: helm uninstall"
 "$HELM" uninstall "$RELEASE" -n "$NS" --wait
 trap - EXIT
-left=$("$KUBECTL" get all,serviceaccounts,roles,rolebindings,poddisruptionbudgets,networkpolicies,configmaps \
-        -n "$NS" -l app.kubernetes.io/instance="$RELEASE" -o name 2>/dev/null || true)
-left+=$("$KUBECTL" get clusterroles,clusterrolebindings -l app.kubernetes.io/instance="$RELEASE" -o name 2>/dev/null || true)
+# Pods go through their graceful termination after their ReplicaSet is gone (on a real
+# kubelet that takes seconds): wait for them rather than call them left behind.
+leftovers() {
+  "$KUBECTL" get all,serviceaccounts,roles,rolebindings,poddisruptionbudgets,networkpolicies,configmaps \
+    -n "$NS" -l app.kubernetes.io/instance="$RELEASE" -o name 2>/dev/null || true
+  "$KUBECTL" get clusterroles,clusterrolebindings -l app.kubernetes.io/instance="$RELEASE" -o name 2>/dev/null || true
+}
+for _ in $(seq 60); do left="$(leftovers)"; [ -z "$left" ] && break; sleep 1; done
 [ -z "$left" ] || fail "left behind after uninstall: $left"
 "$KUBECTL" get crd bertmodels.berth.dev >/dev/null || fail "helm uninstall removed the CRD (it must keep it)"
 echo "helm-e2e: ok (install brought the operator up; uninstall left only the CRD)"
