@@ -78,7 +78,10 @@ pub fn list(
     if let Some(c) = cont {
         metadata["continue"] = json!(c);
         metadata["remainingItemCount"] = json!(remaining);
+    } else if info.crd.is_some() {
+        metadata["continue"] = json!("");
     }
+    let items = list_items(info, items);
     Ok(json_response(
         200,
         &json!({
@@ -99,17 +102,6 @@ pub fn watch_response(
     accept: &str,
 ) -> Result<Response, ApiError> {
     let send_initial = flag(params, "sendInitialEvents");
-    if send_initial && !flag(params, "allowWatchBookmarks") {
-        return Err(ApiError::invalid(
-            "ListOptions.meta.k8s.io",
-            "",
-            vec![crate::error::Cause {
-                reason: "FieldValueForbidden",
-                message: "Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true".into(),
-                field: "allowWatchBookmarks".into(),
-            }],
-        ));
-    }
     let timeout = params.get("timeoutSeconds").and_then(|t| t.parse().ok()).unwrap_or(1800u64);
     let p = WatchParams {
         resource_version: params.get("resourceVersion").cloned(),
@@ -125,4 +117,16 @@ pub fn watch_response(
         rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
     });
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
+}
+
+/// Items as a list carries them: built-in kinds without `kind`/`apiVersion`
+/// (the real server encodes typed lists that way), custom resources with them.
+pub fn list_items(info: &ResourceInfo, mut items: Vec<Value>) -> Vec<Value> {
+    if info.crd.is_none() {
+        for o in items.iter_mut().filter_map(Value::as_object_mut) {
+            o.remove("kind");
+            o.remove("apiVersion");
+        }
+    }
+    items
 }

@@ -77,6 +77,14 @@ impl ApiError {
         self
     }
 
+    /// Drop the object from `details` (the real server leaves it out of some errors).
+    pub fn without_target(mut self) -> Self {
+        self.name = None;
+        self.group = None;
+        self.kind = None;
+        self
+    }
+
     pub fn not_found(resource: &str, group: &str, name: &str) -> Self {
         Self::new(404, "NotFound", format!("{} \"{name}\" not found", qualified(resource, group)))
             .with_target(resource, group, name)
@@ -174,7 +182,7 @@ impl ApiError {
 
     pub fn status_json(&self) -> Value {
         let mut details = serde_json::Map::new();
-        if let Some(n) = &self.name {
+        if let Some(n) = self.name.as_ref().filter(|n| !n.is_empty()) {
             details.insert("name".into(), json!(n));
         }
         if let Some(g) = &self.group

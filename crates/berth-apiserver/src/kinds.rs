@@ -67,6 +67,38 @@ fn workload_defaults(obj: &mut Value) {
 }
 
 /// Defaults and status handling for a new object.
+/// Whether objects of this kind carry `metadata.generation`: custom resources,
+/// CRDs and the built-in kinds whose strategy sets it (ConfigMaps, Secrets,
+/// Namespaces, Services and the like have none in Kubernetes).
+pub fn tracks_generation(info: &ResourceInfo) -> bool {
+    info.crd.is_some()
+        || matches!(
+            (info.group.as_str(), info.plural.as_str()),
+            ("", "pods")
+                | ("apiextensions.k8s.io", "customresourcedefinitions")
+                | ("apps", "deployments" | "replicasets" | "statefulsets" | "daemonsets")
+                | ("batch", "jobs" | "cronjobs")
+                | ("policy", "poddisruptionbudgets")
+                | ("autoscaling", "horizontalpodautoscalers")
+                | ("networking.k8s.io", "ingresses" | "networkpolicies")
+        )
+}
+
+/// Empty maps the real server's Go types leave out (`omitempty`): labels
+/// and annotations on every kind, a ConfigMap's or Secret's data.
+pub fn drop_empty_maps(info: &ResourceInfo, obj: &mut Value) {
+    let empty = |v: &Value| v.as_object().is_some_and(|m| m.is_empty());
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.retain(|k, v| !(matches!(k.as_str(), "labels" | "annotations") && empty(v)));
+    }
+    if info.group.is_empty()
+        && matches!(info.plural.as_str(), "configmaps" | "secrets")
+        && let Some(m) = obj.as_object_mut()
+    {
+        m.retain(|k, v| !(matches!(k.as_str(), "data" | "binaryData" | "stringData") && empty(v)));
+    }
+}
+
 pub fn on_create(st: &State, info: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
     if info.group.is_empty() {
         match info.plural.as_str() {

@@ -131,7 +131,7 @@ pub fn create(
             vec![Cause {
                 reason: "FieldValueInvalid",
                 message: format!(
-                    "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+                    "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
                 ),
                 field: "metadata.name".into(),
             }],
@@ -152,20 +152,33 @@ pub fn create(
         }
         m.insert("uid".into(), json!(meta::new_uid()));
         m.insert("creationTimestamp".into(), json!(meta::now()));
-        m.insert("generation".into(), json!(1));
+        if crate::kinds::tracks_generation(info) {
+            m.insert("generation".into(), json!(1));
+        } else {
+            m.remove("generation");
+        }
         m.remove("deletionTimestamp");
         m.remove("deletionGracePeriodSeconds");
         m.remove("resourceVersion");
         m.remove("selfLink");
     }
     obj = stamp(info, version, obj);
+    crate::kinds::drop_empty_maps(info, &mut obj);
     crate::kinds::on_create(st, info, &mut obj)?;
     obj = crate::crd::admit(info, version, obj, opts.strict)?;
     if !opts.from_apply {
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("managedFields");
         }
-        track_update(None, &mut obj, &opts.manager, None, shape_of(info, version), &info.api_version(version));
+        track_update(
+            None,
+            &mut obj,
+            &opts.manager,
+            None,
+            info.status,
+            shape_of(info, version),
+            &info.api_version(version),
+        );
     }
     if opts.dry_run {
         return Ok(obj);
@@ -195,16 +208,16 @@ pub fn update(
     check_kind(info, version, &body)?;
     let mut body = body;
     crate::kinds::to_storage_shape(info, &mut body);
-    let key = key_for(info, ns, name);
-    let Some(old) = st.store.get(&key).cloned() else {
-        return Err(ApiError::not_found(&info.plural, &info.group, name));
-    };
     let body_name = meta::name(&body);
     if !body_name.is_empty() && body_name != name {
         return Err(ApiError::bad_request(format!(
             "the name of the object ({body_name}) does not match the name on the URL ({name})"
         )));
     }
+    let key = key_for(info, ns, name);
+    let Some(old) = st.store.get(&key).cloned() else {
+        return Err(ApiError::not_found(&info.plural, &info.group, name));
+    };
     let want_rv = meta::rv(&body);
     if !want_rv.is_empty() && want_rv != meta::rv(&old) {
         return Err(ApiError::stale(&info.plural, &info.group, name));
@@ -281,17 +294,26 @@ pub fn update(
         }
     }
     new = stamp(info, version, new);
+    crate::kinds::drop_empty_maps(info, &mut new);
     if sub == Sub::Main {
         crate::kinds::on_update(st, info, &old, &mut new)?;
     }
     new = crate::crd::admit(info, version, new, opts.strict)?;
-    if meta::spec_part(&new) != meta::spec_part(&old) {
+    if crate::kinds::tracks_generation(info) && meta::spec_part(&new) != meta::spec_part(&old) {
         let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
         meta::meta_mut(&mut new).insert("generation".into(), json!(g + 1));
     }
     let subres = (sub == Sub::Status).then_some("status");
     if !opts.from_apply {
-        track_update(Some(&old), &mut new, &opts.manager, subres, shape_of(info, version), &info.api_version(version));
+        track_update(
+            Some(&old),
+            &mut new,
+            &opts.manager,
+            subres,
+            info.status,
+            shape_of(info, version),
+            &info.api_version(version),
+        );
     }
     if same_ignoring_times(&old, &new) {
         // A no-op write changes nothing and emits no event, as in Kubernetes.
@@ -301,9 +323,11 @@ pub fn update(
         return Ok(new);
     }
     if meta::is_deleting(&new) && meta::finalizers(&new).is_empty() {
-        let gone = st.store.remove(&key).unwrap_or(new);
+        // The answer is what was written (finalizers gone), at the removal's version.
+        let gone = st.store.remove(&key).unwrap_or_else(|| new.clone());
         after_remove(st, info, &gone);
-        return Ok(gone);
+        crate::store::set_rv(&mut new, meta::rv(&gone).parse().unwrap_or_default());
+        return Ok(new);
     }
     let stored = st.store.put(key, new);
     if info.plural == "customresourcedefinitions" {
@@ -315,10 +339,14 @@ pub fn update(
 fn same_ignoring_times(a: &Value, b: &Value) -> bool {
     let strip = |v: &Value| {
         let mut v = v.clone();
-        for e in v.pointer_mut("/metadata/managedFields").and_then(Value::as_array_mut).into_iter().flatten() {
-            if let Some(m) = e.as_object_mut() {
-                m.remove("time");
+        if let Some(list) = v.pointer_mut("/metadata/managedFields").and_then(Value::as_array_mut) {
+            for e in list.iter_mut() {
+                if let Some(m) = e.as_object_mut() {
+                    m.remove("time");
+                }
             }
+            // Entries are ordered by time, so a rewrite may reorder them.
+            list.sort_by_key(|e| e.to_string());
         }
         if let Some(m) = v.as_object_mut() {
             m.remove("apiVersion");
@@ -348,21 +376,24 @@ pub fn delete(st: &mut State, info: &ResourceInfo, ns: &str, name: &str, opts: &
         && *uid != meta::uid(&old)
     {
         return Err(ApiError::conflict(
-            &info.plural,
+            &info.kind,
             &info.group,
             name,
-            &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta::uid(&old)),
+            &format!(
+                "the UID in the precondition ({uid}) does not match the UID in record ({}). The object might have been deleted and then recreated",
+                meta::uid(&old)
+            ),
         ));
     }
     if let Some(rv) = &opts.rv
         && *rv != meta::rv(&old)
     {
         return Err(ApiError::conflict(
-            &info.plural,
+            &info.kind,
             &info.group,
             name,
             &format!(
-                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                "the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({}). The object might have been modified",
                 meta::rv(&old)
             ),
         ));
@@ -435,6 +466,15 @@ pub fn delete(st: &mut State, info: &ResourceInfo, ns: &str, name: &str, opts: &
     let gone = st.store.remove(&key).unwrap_or(obj);
     after_remove(st, info, &gone);
     Ok(gone)
+}
+
+/// The `Status` a DELETE answers with once the object is gone.
+pub fn deleted_status(info: &ResourceInfo, gone: &Value) -> Value {
+    let mut details = json!({"name": meta::name(gone), "kind": info.plural, "uid": meta::uid(gone)});
+    if !info.group.is_empty() {
+        details["group"] = json!(info.group);
+    }
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
 }
 
 /// Side effects of an object leaving the store.

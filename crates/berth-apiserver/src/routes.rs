@@ -244,6 +244,7 @@ async fn dispatch(
                     items.push(present(&info, &v, ops::delete(&mut st, &info, &n, &name, &dopts)?));
                 }
                 let rv = st.store.current_rv().to_string();
+                let items = crate::collection::list_items(&info, items);
                 Ok(json_response(
                     200,
                     &json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(&v),
@@ -284,8 +285,16 @@ async fn dispatch(
             Method::PATCH => patch_object(shared, &info, &v, &ns, name, Sub::Main, params, headers, body, opts),
             Method::DELETE => {
                 let dopts = delete_opts(params, headers, body)?;
-                let out = ops::delete(&mut shared.lock(), &info, &ns, name, &dopts)?;
-                Ok(json_response(200, &present(&info, &v, out)))
+                let mut st = shared.lock();
+                let out = ops::delete(&mut st, &info, &ns, name, &dopts)?;
+                let still_there = dopts.dry_run || st.store.get(&key_for(&info, &ns, name)).is_some();
+                // An object that is gone is answered with a Status, as the real
+                // server does for every kind but pods; one still held by
+                // finalizers (or a pod's grace period) comes back as the object.
+                if still_there || (info.group.is_empty() && info.plural == "pods") {
+                    return Ok(json_response(200, &present(&info, &v, out)));
+                }
+                Ok(json_response(200, &crate::ops::deleted_status(&info, &out)))
             }
             _ => Err(ApiError::method_not_allowed("the server does not allow this method on the requested resource")),
         },
@@ -422,22 +431,26 @@ pub fn patch_object(
             return Err(ApiError::stale(&info.plural, &info.group, name));
         }
         let force = flag(params, "force");
-        let applied = patch::apply::apply(live.as_ref(), &cfg, &opts.manager, force, shape, &info.api_version(v))
-            .map_err(|c| {
-                let mut e = ApiError::conflict(&info.plural, &info.group, name, "");
-                e.message = patch::apply::conflict_message(&c);
-                e.causes = c
-                    .iter()
-                    .map(|c| crate::error::Cause {
-                        reason: "FieldManagerConflict",
-                        message: format!("conflict with \"{}\" using {}", c.manager, c.api_version),
-                        field: patch::fieldset::display(&c.path),
-                    })
-                    .collect();
-                e
-            })?;
+        let subres = (sub == Sub::Status).then_some("status");
+        let applied =
+            patch::apply::apply(live.as_ref(), &cfg, &opts.manager, subres, force, shape, &info.api_version(v))
+                .map_err(|c| {
+                    // The real server names no object in an apply conflict's details.
+                    let mut e = ApiError::conflict(&info.plural, &info.group, name, "").without_target();
+                    e.message = patch::apply::conflict_message(&c);
+                    e.causes = c
+                        .iter()
+                        .map(|c| crate::error::Cause {
+                            reason: "FieldManagerConflict",
+                            message: format!("conflict with {}", c.label),
+                            field: patch::fieldset::display(&c.path),
+                        })
+                        .collect();
+                    e
+                })?;
         opts.from_apply = true;
         let mut obj = applied.object;
+        let created = live.is_none();
         let out = match live {
             None => {
                 meta::meta_mut(&mut obj).insert("name".into(), json!(name));
@@ -449,7 +462,19 @@ pub fn patch_object(
             }
         };
         drop(st);
-        return Ok(json_response(200, &present(info, v, out)));
+        let code = if created { 201 } else { 200 };
+        return Ok(json_response(code, &present(info, v, out)));
+    }
+    if params.contains_key("force") {
+        return Err(ApiError::invalid(
+            "PatchOptions.meta.k8s.io",
+            "",
+            vec![crate::error::Cause {
+                reason: "FieldValueForbidden",
+                message: "Forbidden: may not be specified for non-apply patch".into(),
+                field: "force".into(),
+            }],
+        ));
     }
     let live = live.ok_or_else(|| ApiError::not_found(&info.plural, &info.group, name))?;
     let p: Value = serde_json::from_slice(body)

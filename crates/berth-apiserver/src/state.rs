@@ -52,7 +52,7 @@ impl Shared {
             let obj = json!({
                 "apiVersion": "v1", "kind": "Namespace",
                 "metadata": {
-                    "name": ns, "uid": crate::meta::new_uid(), "generation": 1,
+                    "name": ns, "uid": crate::meta::new_uid(),
                     "creationTimestamp": crate::meta::now(),
                     "labels": {"kubernetes.io/metadata.name": ns},
                 },
@@ -63,7 +63,7 @@ impl Shared {
             let sa = json!({
                 "apiVersion": "v1", "kind": "ServiceAccount",
                 "metadata": {"name": "default", "namespace": ns, "uid": crate::meta::new_uid(),
-                    "creationTimestamp": crate::meta::now(), "generation": 1},
+                    "creationTimestamp": crate::meta::now()},
             });
             store.put(Key::new("", "serviceaccounts", ns, "default"), sa);
         }

@@ -139,6 +139,13 @@ impl Store {
         Some(obj)
     }
 
+    /// Forget every event so far, as etcd's compaction does: watches from an
+    /// older resourceVersion get 410 Gone.
+    pub fn compact(&mut self) {
+        self.evicted_rv = self.rv;
+        self.log.clear();
+    }
+
     /// Events after `rv` for one resource, or None when `rv` is older than the log.
     pub fn events_since(&self, rv: u64, group: &str, resource: &str) -> Option<Vec<Arc<StoredEvent>>> {
         if rv < self.evicted_rv {

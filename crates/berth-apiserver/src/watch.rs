@@ -107,7 +107,9 @@ pub fn start(
                     initial.push(line("ADDED", r.render(&info, &version, o.clone())));
                 }
             }
-            if p.send_initial_events {
+            // The real server sends the end-of-initial-events bookmark only to
+            // watchers that allow bookmarks (and accepts the watch without).
+            if p.send_initial_events && p.bookmarks {
                 initial.push(bookmark(&info, &version, cur, true));
             }
         } else if let Some(rv) = rv {

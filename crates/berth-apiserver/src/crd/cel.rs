@@ -59,6 +59,11 @@ fn type_word(v: &Value) -> &'static str {
     }
 }
 
+/// How an evaluation error names the rule: by its message when it has one.
+fn rule_name<'a>(rule: &'a Value, src: &'a str) -> &'a str {
+    rule.get("message").and_then(Value::as_str).unwrap_or(src)
+}
+
 /// Evaluate the rules of `schema` against `v` at `path`.
 pub fn check(v: &Value, schema: &Value, path: &str, causes: &mut Vec<Cause>) {
     let Some(rules) = schema.get("x-kubernetes-validations").and_then(Value::as_array) else {
@@ -106,7 +111,8 @@ pub fn check(v: &Value, schema: &Value, path: &str, causes: &mut Vec<Cause>) {
         match program.execute(&ctx) {
             Ok(Cel::Bool(true)) => {}
             Ok(Cel::Bool(false)) => {
-                causes.push(Cause { reason, message: format!("Invalid value: \"{}\": {message}", type_word(v)), field })
+                // The real server (1.36) leaves the value out of a failed rule's message.
+                causes.push(Cause { reason, message: format!("Invalid value: {message}"), field })
             }
             Ok(other) => causes.push(Cause {
                 reason: "FieldValueInvalid",
@@ -115,7 +121,7 @@ pub fn check(v: &Value, schema: &Value, path: &str, causes: &mut Vec<Cause>) {
             }),
             Err(e) => causes.push(Cause {
                 reason: "FieldValueInvalid",
-                message: format!("Invalid value: \"{}\": {e} evaluating rule: {src}", type_word(v)),
+                message: format!("Invalid value: \"{}\": {e} evaluating rule: {}", type_word(v), rule_name(rule, src)),
                 field,
             }),
         }
@@ -147,7 +153,7 @@ mod tests {
         let bad = json!([{"weight": 25}, {"weight": 5}, {"weight": 90}]);
         let c = run(last, bad.clone(), schema.clone());
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0].message, "Invalid value: \"array\": nope");
+        assert_eq!(c[0].message, "Invalid value: nope");
         assert_eq!(c[0].field, "spec.steps");
         assert_eq!(run(sorted, bad, schema.clone()).len(), 1);
         let dup = json!([{"weight": 5}, {"weight": 5}, {"weight": 100}]);

@@ -137,3 +137,25 @@ pub fn apply(v: &mut Value, schema: &Value) {
         _ => {}
     }
 }
+
+/// Whole floating-point numbers become integers (`10.0` -> `10`): the real
+/// server decodes custom resources into Go values, where a JSON number
+/// without a fraction is an int64, so it answers `10` for a default of `10.0`.
+pub fn integral_numbers(v: &mut Value) {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9.0e15
+            {
+                // In range and whole, so the conversion is exact.
+                #[allow(clippy::cast_possible_truncation)]
+                let i = f as i64;
+                *v = Value::from(i);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(integral_numbers),
+        Value::Object(m) => m.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}

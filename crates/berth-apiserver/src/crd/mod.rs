@@ -30,6 +30,7 @@ pub fn admit(info: &ResourceInfo, version: &str, mut obj: Value, strict: bool) -
         )));
     }
     defaults::apply_root(&mut obj, schema);
+    defaults::integral_numbers(&mut obj);
     let mut causes = Vec::new();
     if let Some(m) = obj.as_object() {
         for (k, v) in m {
@@ -54,11 +55,34 @@ pub fn admit(info: &ResourceInfo, version: &str, mut obj: Value, strict: bool) -
         // Rules on the root schema see the whole object.
         cel::check(&obj, schema, "", &mut causes);
     }
+    if let Some(scale) = &info.scale {
+        scale_replicas(&obj, &scale.spec_replicas, &mut causes);
+    }
     if causes.is_empty() {
         Ok(obj)
     } else {
         Err(ApiError::invalid(&info.kind_group(), &crate::meta::name(&obj), causes))
     }
+}
+
+/// The scale subresource's own check of `specReplicasPath` (a second cause
+/// beside the schema's, named with the path as the CRD writes it).
+fn scale_replicas(obj: &Value, spec_path: &str, causes: &mut Vec<Cause>) {
+    let pointer = spec_path.replace('.', "/");
+    let Some(v) = obj.pointer(&pointer) else {
+        return;
+    };
+    let message = match v {
+        Value::Number(n) => match n.as_i64() {
+            Some(i) if i < 0 => format!("Invalid value: {i}: should be a non-negative integer"),
+            _ => return,
+        },
+        Value::String(s) => {
+            format!("Invalid value: 0: {spec_path} accessor error: {s} is of the type string, expected int64")
+        }
+        _ => return,
+    };
+    causes.push(Cause { reason: "FieldValueInvalid", message, field: spec_path.to_string() });
 }
 
 /// Check a CRD and fill in its status the way the apiextensions controller

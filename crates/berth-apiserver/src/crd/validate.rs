@@ -180,7 +180,9 @@ pub fn validate(v: &Value, schema: &Value, path: &str, causes: &mut Vec<Cause>) 
             if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
                 && (items.len() as u64) < min
             {
-                invalid(path, v, format!("{path} in body should have at least {min} items"), causes);
+                // The real server prints the length as the value here.
+                let len = Value::from(items.len());
+                invalid(path, &len, format!("{path} in body should have at least {min} items"), causes);
             }
             if let Some(s) = schema.get("items") {
                 for (i, item) in items.iter().enumerate() {

@@ -43,7 +43,20 @@ pub fn read_entries(obj: &Value) -> Vec<Entry> {
         .unwrap_or_default()
 }
 
-pub fn write_entries(obj: &mut Value, entries: Vec<Entry>) {
+/// The order the real server keeps managedFields in: Apply before Update,
+/// then by time, manager, apiVersion and subresource.
+fn order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    (&a.operation, &a.time, &a.manager, &a.api_version, &a.subresource).cmp(&(
+        &b.operation,
+        &b.time,
+        &b.manager,
+        &b.api_version,
+        &b.subresource,
+    ))
+}
+
+pub fn write_entries(obj: &mut Value, mut entries: Vec<Entry>) {
+    entries.sort_by(order);
     let list: Vec<Value> = entries
         .into_iter()
         .filter(|e| !e.fields.is_empty())
@@ -74,13 +87,27 @@ pub fn write_entries(obj: &mut Value, entries: Vec<Entry>) {
 #[derive(Debug, Clone)]
 pub struct Conflict {
     pub manager: String,
-    pub api_version: String,
+    /// The manager as the real server prints it: `"name"`, plus
+    /// ` with subresource "status"`, plus ` using v1` for Update managers.
+    pub label: String,
     pub path: Path,
+}
+
+fn label(e: &Entry) -> String {
+    let mut s = format!("{:?}", e.manager);
+    if let Some(sub) = &e.subresource {
+        s.push_str(&format!(" with subresource {sub:?}"));
+    }
+    if e.operation == "Update" {
+        s.push_str(&format!(" using {}", e.api_version));
+    }
+    s
 }
 
 /// Structural merge of an applied configuration into a live object.
 fn merge(live: &Value, cfg: &Value, shape: Shape<'_>, path: &mut Vec<String>) -> Value {
     match (live, cfg) {
+        (Value::Object(_), Value::Object(_)) if shape.atomic_object(path) => cfg.clone(),
         (Value::Object(l), Value::Object(c)) => {
             let mut out = l.clone();
             for (k, v) in c {
@@ -133,6 +160,7 @@ pub fn apply(
     live: Option<&Value>,
     cfg: &Value,
     manager: &str,
+    subresource: Option<&str>,
     force: bool,
     shape: Shape<'_>,
     api_version: &str,
@@ -142,7 +170,7 @@ pub fn apply(
     let new_set = fieldset::from_object(cfg, shape);
     let new_leaves = fieldset::leaves(&new_set);
     let mut entries = read_entries(live_obj);
-    let is_mine = |e: &Entry| e.manager == manager && e.operation == "Apply" && e.subresource.is_none();
+    let is_mine = |e: &Entry| e.manager == manager && e.operation == "Apply" && e.subresource.as_deref() == subresource;
 
     let mut conflicts = Vec::new();
     for e in entries.iter().filter(|e| !is_mine(e)) {
@@ -154,11 +182,7 @@ pub fn apply(
                 continue;
             };
             if a != b {
-                conflicts.push(Conflict {
-                    manager: e.manager.clone(),
-                    api_version: e.api_version.clone(),
-                    path: leaf.clone(),
-                });
+                conflicts.push(Conflict { manager: e.manager.clone(), label: label(e), path: leaf.clone() });
             }
         }
     }
@@ -191,7 +215,7 @@ pub fn apply(
         manager: manager.to_string(),
         operation: "Apply".into(),
         api_version: api_version.to_string(),
-        subresource: None,
+        subresource: subresource.map(str::to_string),
         time: meta::now(),
         fields: new_set,
     };
@@ -215,6 +239,7 @@ pub fn track_update(
     new: &mut Value,
     manager: &str,
     subresource: Option<&str>,
+    status_subresource: bool,
     shape: Shape<'_>,
     api_version: &str,
 ) {
@@ -237,9 +262,10 @@ pub fn track_update(
         .into_iter()
         .filter(|p| fieldset::get(old_obj, p) != fieldset::get(&stripped, p))
         .filter(|p| {
-            // Status belongs to the status subresource and the rest to the main resource.
+            // With a status subresource, status belongs to it and the rest to
+            // the main resource (also on create, as the real server resets it).
             let is_status = p.first().map(String::as_str) == Some("f:status");
-            is_status == (subresource == Some("status")) || old.is_none()
+            !status_subresource || is_status == (subresource == Some("status"))
         })
         .collect();
     for e in entries.iter_mut() {
@@ -274,33 +300,63 @@ pub fn track_update(
         for p in &changed {
             fieldset::insert(&mut entry.fields, p);
         }
+        for node in fieldset::inner_nodes(&entry.fields.clone()) {
+            if added_node(old, &stripped, &node, shape) {
+                let mut dot = node.clone();
+                dot.push(".".into());
+                fieldset::insert(&mut entry.fields, &dot);
+            }
+        }
         entry.time = meta::now();
         entry.api_version = api_version.to_string();
     }
     write_entries(new, entries);
 }
 
+/// Whether an Update that created `node` owns the node itself (`.` in
+/// FieldsV1), as the real server records it: every node the write added,
+/// except metadata. For built-in kinds, whose empty Go structs exist before
+/// any write, only maps (labels, annotations, data) and lists count.
+fn added_node(old: Option<&Value>, new: &Value, node: &[String], shape: Shape<'_>) -> bool {
+    if node == ["f:metadata"] || node.last().is_some_and(|l| l.starts_with("k:") || l.starts_with("v:")) {
+        return false;
+    }
+    if old.is_some_and(|o| fieldset::get(o, node).is_some()) {
+        return false;
+    }
+    let Some(v) = fieldset::get(new, node) else {
+        return false;
+    };
+    match shape {
+        Shape::Custom(_) => true,
+        Shape::Builtin => {
+            let last = node.last().map(String::as_str).unwrap_or_default();
+            // A pod's containers list is never omitted from the Go type's JSON.
+            (v.is_array() && last != "f:containers")
+                || matches!(
+                    last,
+                    "f:labels" | "f:annotations" | "f:data" | "f:binaryData" | "f:stringData" | "f:rollingUpdate"
+                )
+        }
+    }
+}
+
 /// Conflict message as the real server words it.
 pub fn conflict_message(conflicts: &[Conflict]) -> String {
     if let [c] = conflicts {
-        return format!(
-            "Apply failed with 1 conflict: conflict with \"{}\" using {}: {}",
-            c.manager,
-            c.api_version,
-            fieldset::display(&c.path)
-        );
+        return format!("Apply failed with 1 conflict: conflict with {}: {}", c.label, fieldset::display(&c.path));
     }
     let mut s = format!("Apply failed with {} conflicts:", conflicts.len());
-    let mut by_mgr: Vec<(String, String, Vec<String>)> = Vec::new();
+    let mut by_mgr: Vec<(String, Vec<String>)> = Vec::new();
     for c in conflicts {
         let p = fieldset::display(&c.path);
-        match by_mgr.iter_mut().find(|(m, _, _)| *m == c.manager) {
-            Some((_, _, ps)) => ps.push(p),
-            None => by_mgr.push((c.manager.clone(), c.api_version.clone(), vec![p])),
+        match by_mgr.iter_mut().find(|(m, _)| *m == c.label) {
+            Some((_, ps)) => ps.push(p),
+            None => by_mgr.push((c.label.clone(), vec![p])),
         }
     }
-    for (m, av, ps) in by_mgr {
-        s.push_str(&format!(" conflicts with \"{m}\" using {av}:"));
+    for (m, ps) in by_mgr {
+        s.push_str(&format!(" conflicts with {m}:"));
         for p in ps {
             s.push_str(&format!("\n- {p}"));
         }

@@ -52,6 +52,7 @@ fn item_key_json(item: &Value, keys: &[String]) -> String {
 fn walk(v: &Value, shape: Shape<'_>, path: &mut Vec<String>) -> Tree {
     let mut node = Tree::new();
     match v {
+        Value::Object(_) if shape.atomic_object(path) => {}
         Value::Object(m) => {
             for (k, child) in m {
                 if child.is_null() {
@@ -81,6 +82,23 @@ fn walk(v: &Value, shape: Shape<'_>, path: &mut Vec<String>) -> Tree {
         _ => {}
     }
     node
+}
+
+/// Paths to every node with children (not leaves), parents before children.
+pub fn inner_nodes(tree: &Tree) -> Vec<Path> {
+    let mut out = Vec::new();
+    fn go(t: &Tree, cur: &mut Path, out: &mut Vec<Path>) {
+        for (k, v) in t {
+            if let Some(sub) = v.as_object().filter(|s| !s.is_empty()) {
+                cur.push(k.clone());
+                out.push(cur.clone());
+                go(sub, cur, out);
+                cur.pop();
+            }
+        }
+    }
+    go(tree, &mut Vec::new(), &mut out);
+    out
 }
 
 /// Paths to every leaf.

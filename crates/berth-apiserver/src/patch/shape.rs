@@ -70,6 +70,25 @@ fn walk<'a>(mut schema: &'a Value, path: &[String]) -> Option<&'a Value> {
 }
 
 impl Shape<'_> {
+    /// Objects owned and replaced as one value: label selectors on built-in
+    /// kinds (`+structType=atomic`/`+mapType=atomic` in their Go types), and
+    /// `x-kubernetes-map-type: atomic` in a custom resource's schema.
+    pub fn atomic_object(&self, path: &[String]) -> bool {
+        if path.first().map(String::as_str) == Some("metadata") {
+            return false;
+        }
+        match self {
+            Shape::Builtin => {
+                matches!(path.last().map(String::as_str), Some("selector" | "labelSelector" | "namespaceSelector"))
+            }
+            Shape::Custom(None) => false,
+            Shape::Custom(Some(root)) => walk(root, path)
+                .and_then(|s| s.get("x-kubernetes-map-type"))
+                .and_then(Value::as_str)
+                .is_some_and(|t| t == "atomic"),
+        }
+    }
+
     pub fn list_type(&self, path: &[String]) -> ListType {
         // metadata is the same on every kind.
         if path.first().map(String::as_str) == Some("metadata") {

@@ -84,6 +84,32 @@ fn item_key<'a>(item: &'a Value, key: &str) -> Option<&'a Value> {
     item.get(key)
 }
 
+/// The order the real server gives a merged keyed list without
+/// `$setElementOrder`: the patch's items in patch order and the server-only
+/// items in server order, interleaved by their place on the server (a new
+/// item goes before the server-only items after which nothing anchors it).
+fn patch_order(cur: Vec<Value>, items: &[Value], key: &str, server_order: &[Value]) -> Vec<Value> {
+    let patch_keys: Vec<&Value> =
+        items.iter().filter(|i| i.get("$patch").is_none()).filter_map(|i| item_key(i, key)).collect();
+    let (mut patched, server_only): (Vec<Value>, Vec<Value>) =
+        cur.into_iter().partition(|c| item_key(c, key).is_some_and(|k| patch_keys.contains(&k)));
+    patched.sort_by_key(|c| item_key(c, key).and_then(|k| patch_keys.iter().position(|p| *p == k)));
+    let at = |v: &Value| item_key(v, key).and_then(|k| server_order.iter().position(|s| s == k));
+    let mut out = Vec::with_capacity(patched.len() + server_only.len());
+    let (mut left, mut right) = (server_only.into_iter().peekable(), patched.into_iter().peekable());
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+            (Some(l), Some(r)) => matches!((at(l), at(r)), (Some(a), Some(b)) if a < b),
+        };
+        let next = if take_left { left.next() } else { right.next() };
+        out.extend(next);
+    }
+    out
+}
+
 fn merge_list(
     mut cur: Vec<Value>,
     items: &[Value],
@@ -101,6 +127,7 @@ fn merge_list(
             let Some(key) = keys.first() else {
                 return Ok(Value::Array(items.to_vec()));
             };
+            let server_order: Vec<Value> = cur.iter().filter_map(|c| item_key(c, key).cloned()).collect();
             for item in items {
                 let Some(kv) = item_key(item, key) else {
                     return Err(ApiError::bad_request(format!(
@@ -133,8 +160,9 @@ fn merge_list(
                         .unwrap_or(usize::MAX)
                 };
                 cur.sort_by_key(rank);
+                return Ok(Value::Array(cur));
             }
-            Ok(Value::Array(cur))
+            Ok(Value::Array(patch_order(cur, items, key, &server_order)))
         }
         ListType::Set => {
             for item in items {

@@ -84,7 +84,7 @@ async fn crd_registration_validation_defaults_and_subresources() {
     assert_eq!(err.reason, "Invalid");
     assert_eq!(
         err.message,
-        "Widget.example.com \"bad\" is invalid: spec.replicas: Invalid value: -1: spec.replicas in body should be greater than or equal to 0"
+        "Widget.example.com \"bad\" is invalid: [spec.replicas: Invalid value: -1: spec.replicas in body should be greater than or equal to 0, .spec.replicas: Invalid value: -1: should be a non-negative integer]"
     );
     let err = api_err(
         api.create(&PostParams::default(), &widget("bad", json!({"size": "huge", "tags": ["a", "b", "c"]})))
@@ -104,7 +104,7 @@ async fn crd_registration_validation_defaults_and_subresources() {
     );
     assert_eq!(
         err.message,
-        "Widget.example.com \"bad\" is invalid: spec.tags: Invalid value: \"array\": tags must be at most 5 characters"
+        "Widget.example.com \"bad\" is invalid: spec.tags: Invalid value: tags must be at most 5 characters"
     );
     let err = api_err(api.create(&PostParams::default(), &widget("bad", json!({}))).await.unwrap_err());
     assert!(err.message.contains("spec.size: Required value"), "{}", err.message);
