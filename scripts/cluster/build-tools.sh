@@ -6,6 +6,7 @@
 #   bin/kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy
 #                      k8s.io/kubernetes, from a wrapper module (see kube_wrapper)
 #   bin/etcd           go.etcd.io/etcd/server/v3, from a wrapper module (see etcd_wrapper)
+#   bin/coredns        github.com/coredns/coredns (no replace lines: go install at the version)
 #   bin/pause          build/pause/linux/pause.c of the same kubernetes module, static
 #   containerd, runc, CNI plugins: Debian packages, installed with apt-get when missing
 #
@@ -23,7 +24,7 @@ BIN="$CLUSTER_TOOLS/bin"
 SRC="$CLUSTER_TOOLS/src"
 
 complete() {
-  for b in "${KUBE_BINS[@]}" etcd pause; do [ -x "$BIN/$b" ] || return 1; done
+  for b in "${KUBE_BINS[@]}" etcd coredns pause; do [ -x "$BIN/$b" ] || return 1; done
   [ -f "$CLUSTER_TOOLS/.complete" ]
 }
 
@@ -141,6 +142,12 @@ EOM
     -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" -o "$BIN/etcd" go.etcd.io/etcd/server/v3)
 }
 
+build_coredns() {
+  [ -x "$BIN/coredns" ] && return
+  log "go install coredns (github.com/coredns/coredns@$COREDNS_VERSION)"
+  (cd "$SRC" && CGO_ENABLED=0 GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION")
+}
+
 build_pause() {
   [ -x "$BIN/pause" ] && return
   local src
@@ -162,6 +169,7 @@ else
   mkdir -p "$BIN"
   build_kube
   build_etcd
+  build_coredns
   build_pause
   touch "$CLUSTER_TOOLS/.complete"
   log "built in $(( $(date +%s) - start )) s into $CLUSTER_TOOLS"

@@ -13,6 +13,7 @@
 #   scripts/cluster/images.sh [build]   build (release binaries must exist) and import
 #   scripts/cluster/images.sh import    import the saved archives into the cluster
 #   scripts/cluster/images.sh pause     the pause (sandbox) image only, into the cluster
+#   scripts/cluster/images.sh coredns   the cluster DNS image only, into the cluster
 set -euo pipefail
 # shellcheck source=env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -199,12 +200,33 @@ build_pause() {
   log "imported $PAUSE_IMAGE"
 }
 
+# The cluster DNS: the static coredns binary on scratch.
+COREDNS_IMAGE="$REGISTRY/coredns:${COREDNS_VERSION#v}"
+build_coredns() {
+  ensure_buildah
+  [ -x "$BIN/coredns" ] || die "$BIN/coredns is missing: make cluster-tools"
+  if ! buildah images -q "$COREDNS_IMAGE" >/dev/null 2>&1; then
+    local c; c="$(buildah from scratch)"
+    buildah copy -q --chmod 0555 "$c" "$BIN/coredns" /coredns >/dev/null
+    buildah config --entrypoint '["/coredns"]' --user 65532:65532 "$c"
+    buildah commit -q "$c" "$COREDNS_IMAGE" >/dev/null
+    buildah rm "$c" >/dev/null
+  fi
+  local file="$IMAGES/coredns.tar"
+  rm -f "$file"
+  buildah push -q "$COREDNS_IMAGE" "docker-archive:$file:$COREDNS_IMAGE" >/dev/null
+  import_archive "$file"
+  log "imported $COREDNS_IMAGE"
+}
+
 case "${1:-build}" in
   build) build_all ;;
   pause) build_pause ;;
+  coredns) build_coredns ;;
   import)
     for f in "$IMAGES"/*.tar; do
-      if [ -f "$f" ] && [ "$(basename "$f")" != pause.tar ]; then import_archive "$f"; fi
+      case "$(basename "$f")" in pause.tar|coredns.tar) continue ;; esac
+      if [ -f "$f" ]; then import_archive "$f"; fi
     done
     ;;
   *) die "usage: $0 [build|import|pause]" ;;

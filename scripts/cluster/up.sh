@@ -3,7 +3,7 @@
 # `make cluster-tools` built: etcd, kube-apiserver (Node,RBAC authorizers, upstream
 # default admission plus NodeRestriction), kube-controller-manager, kube-scheduler,
 # containerd 1.6 + runc, kubelet (cgroupfs, failCgroupV1: false), a bridge CNI network,
-# kube-proxy (iptables). Leaves it running and prints
+# kube-proxy (iptables) and CoreDNS. Leaves it running and prints
 # `export KUBECONFIG=...`. Idempotent: components already running are left alone.
 set -euo pipefail
 # shellcheck source=env.sh
@@ -141,6 +141,7 @@ write_kube_proxy_config
 start_etcd
 start_control_plane
 start_node
+KUBECTL="$KUBECTL" "$CLUSTER_ROOT/scripts/cluster/coredns.sh"
 cp "$STATE/admin.kubeconfig" "$STATE/kubeconfig"
 kubectl_admin get nodes -o wide >&2
 log "cluster up in $(elapsed)s; state in $STATE (make cluster-down stops it)"
