@@ -10,7 +10,8 @@
 #   make cluster-down   stop every process it started and remove its network state
 #   make images         berth-operator, berth-serve, berth-serve-tensorflow images (buildah),
 #                       imported into the cluster; Helm values in .cache/images/values.yaml
-#   make e2e-cluster    helm install + the e2e suite + RBAC checks on the running cluster
+#   make e2e-cluster    helm install/uninstall, RBAC, namespaced mode, the e2e suite and the
+#                       API server differential test on the running cluster
 
 CLUSTER_DIR    ?= $(CACHE)/cluster
 CLUSTER_KUBECONFIG := $(CLUSTER_DIR)/kubeconfig
@@ -56,6 +57,8 @@ e2e-cluster: k8s-tools models operator-fault-models
 	VALUES=$(IMAGES_DIR)/values.yaml HOST_MODELS=$(E2E_HOST_MODELS) KUBECTL=$(PKG_TOOLS)/kubectl HELM=$(HELM) \
 	  bash $(ROOT)/scripts/cluster/e2e-namespaced.sh; \
 	BERTH_E2E_KUBECONFIG=$(CLUSTER_KUBECONFIG) BERTH_E2E_HOST_MODELS=$(E2E_HOST_MODELS) $(MAKE) --no-print-directory e2e-suite-cluster; \
+	echo "e2e-cluster: berth-apiserver against the real kube-apiserver"; \
+	$(MAKE) --no-print-directory apiserver-differential-live; \
 	echo "e2e-cluster: helm uninstall berth"; \
 	$(HELM) uninstall berth -n berth-system --wait; \
 	echo "e2e-cluster: all checks passed"
