@@ -235,13 +235,10 @@ if [ -d "$STATE" ]; then
   case "$out" in *"was not running"*) ;; *) printf '%s\n' "$out" | indent ;; esac
 fi
 rm -rf "$STATE"
-IMG="$DEMO/images"
-# shellcheck source=scripts/lib/local-images.sh
-source "$ROOT/scripts/lib/local-images.sh"
-write_local_images "$IMG" "$BIN" "$ORT"
-mapfile -t IMAGE_FLAGS < <(local_image_flags "$IMG")
 CLUSTER_UP=1
-"$BIN/berth" local up --state-dir "$STATE" --backoff-base-ms 2000 "${IMAGE_FLAGS[@]}" 2>&1 | indent
+# Berth's images map to the binaries beside `berth` by default; berth-serve gets this
+# ONNX Runtime library, as the real image carries its own.
+ORT_DYLIB_PATH="$ORT" "$BIN/berth" local up --state-dir "$STATE" --backoff-base-ms 2000 2>&1 | indent
 export KUBECONFIG="$STATE/kubeconfig"
 [ -f "$KUBECONFIG" ] || die "berth local up did not write $KUBECONFIG"
 info "API server: $(k config view -o jsonpath='{.clusters[0].cluster.server}')"
@@ -293,7 +290,7 @@ banner "Real requests through the Service (Open Inference Protocol V2, REST)"
 IP="$(k -n "$NS" get svc "$MODEL" -o jsonpath='{.spec.clusterIP}')"
 [ -n "$IP" ] || die "Service $MODEL has no cluster IP"
 URL="http://$IP:8501"
-info "Service $NS/$MODEL at $IP:8501 (berth-local's proxy -> the pods' 127.1.x.y addresses)"
+info "Service $NS/$MODEL at $IP:8501 (berth-local's proxy -> the pods' own addresses)"
 DEMO_SIMILARITY_OUT="$DEMO/similarity.txt" "$PY" "$CLIENT" similarity "$URL" "$MODEL" 2>&1 | indent ||
   die "the similarity requests to $URL failed or gave unexpected answers"
 

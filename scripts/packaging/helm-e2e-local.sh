@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `helm install` / `helm uninstall` of charts/berth into a fresh `berth local` cluster:
-# the operator the chart deploys must come up and take its Lease, and uninstall must
-# leave nothing but the CRD (scripts/packaging/helm-e2e.sh does the checking).
+# `helm install` / `helm uninstall` of charts/berth into a fresh `berth local` cluster,
+# as a user does it: plain `berth local up` (no --image flags: berth-local maps Berth's
+# own images to the binaries beside `berth`) and `helm install`. The operator the chart
+# deploys must come up and take its Lease, and uninstall must leave nothing but the CRD
+# (scripts/packaging/helm-e2e.sh does the checking).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE="${CACHE:-$ROOT/.cache}"
@@ -16,9 +18,7 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-# shellcheck source=scripts/lib/local-images.sh
-source "$ROOT/scripts/lib/local-images.sh"
-write_local_images "$WORK/images" "$BIN" "$CACHE/ort/libonnxruntime.so"
-mapfile -t IMAGE_FLAGS < <(local_image_flags "$WORK/images")
-timeout 120 "$BIN/berth" local up --state-dir "$WORK/local" "${IMAGE_FLAGS[@]}" >/dev/null
+out="$(ORT_DYLIB_PATH="$CACHE/ort/libonnxruntime.so" timeout 120 "$BIN/berth" local up --state-dir "$WORK/local" 2>&1)" ||
+  { printf '%s\n' "$out"; echo "helm-e2e-local: FAIL: berth local up"; exit 1; }
+printf '%s\n' "$out" | grep '^pod network:' | sed 's/^/helm-e2e-local: /' || true
 BERTH_HELM_E2E_KUBECONFIG="$WORK/local/kubeconfig" CACHE="$CACHE" bash "$ROOT/scripts/packaging/helm-e2e.sh"

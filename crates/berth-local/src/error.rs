@@ -23,7 +23,9 @@ pub enum Error {
     #[error("unsupported by berth-local: {0}")]
     Unsupported(String),
     #[error("address pool {0} is exhausted")]
-    PoolExhausted(&'static str),
+    PoolExhausted(String),
+    #[error("pod network: {0}")]
+    Network(#[from] crate::network::NetworkError),
     #[error("invalid: {0}")]
     Invalid(String),
     #[error("api server: {0}")]
@@ -42,6 +44,7 @@ impl Error {
             Error::ContainerConfig(_) => "container-config",
             Error::Unsupported(_) => "unsupported",
             Error::PoolExhausted(_) => "pool-exhausted",
+            Error::Network(_) => "network",
             Error::Invalid(_) => "invalid",
             Error::ApiServer(_) => "apiserver",
         }

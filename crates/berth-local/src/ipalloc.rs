@@ -1,6 +1,8 @@
-//! Hands out loopback addresses: one per pod (127.1.0.0/16) and one per Service
-//! (127.2.0.0/16). Every 127/8 address is local on Linux, so processes can bind
-//! them without configuring an interface.
+//! Hands out addresses: one per pod and one per Service. Without network
+//! namespaces pods get loopback addresses (127.1.0.0/16) and Services
+//! 127.2.0.0/16: every 127/8 address is local on Linux, so processes can bind
+//! them without configuring an interface. With network namespaces pods get
+//! addresses from the cluster's bridge subnet (see `network`).
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
@@ -9,32 +11,35 @@ use crate::error::{Error, Result};
 
 #[derive(Debug)]
 pub struct IpPool {
-    name: &'static str,
-    second_octet: u8,
-    used: Mutex<BTreeSet<u16>>,
+    name: String,
+    base: u32,
+    /// Offsets from `base` that may be handed out: `first..=last`.
+    first: u32,
+    last: u32,
+    used: Mutex<BTreeSet<u32>>,
 }
 
 impl IpPool {
     pub fn pods() -> Self {
-        Self::new("pods 127.1.0.0/16", 1)
+        Self::new("pods 127.1.0.0/16", Ipv4Addr::new(127, 1, 0, 0), 2, 0xfffe)
     }
 
     pub fn services() -> Self {
-        Self::new("services 127.2.0.0/16", 2)
+        Self::new("services 127.2.0.0/16", Ipv4Addr::new(127, 2, 0, 0), 2, 0xfffe)
     }
 
-    fn new(name: &'static str, second_octet: u8) -> Self {
-        IpPool { name, second_octet, used: Mutex::new(BTreeSet::new()) }
+    /// Addresses `base + first ..= base + last`.
+    pub fn new(name: impl Into<String>, base: Ipv4Addr, first: u32, last: u32) -> Self {
+        IpPool { name: name.into(), base: u32::from(base), first, last, used: Mutex::new(BTreeSet::new()) }
     }
 
-    fn contains(&self, ip: Ipv4Addr) -> Option<u16> {
-        let o = ip.octets();
-        (o[0] == 127 && o[1] == self.second_octet).then(|| u16::from_be_bytes([o[2], o[3]]))
+    fn contains(&self, ip: Ipv4Addr) -> Option<u32> {
+        let n = u32::from(ip).checked_sub(self.base)?;
+        (self.first..=self.last).contains(&n).then_some(n)
     }
 
-    fn addr(&self, n: u16) -> Ipv4Addr {
-        let [a, b] = n.to_be_bytes();
-        Ipv4Addr::new(127, self.second_octet, a, b)
+    fn addr(&self, n: u32) -> Ipv4Addr {
+        Ipv4Addr::from(self.base.wrapping_add(n))
     }
 
     /// Marks an address already in use (found on an existing object).
@@ -51,13 +56,17 @@ impl IpPool {
     /// are skipped so addresses never look like network or broadcast ones.
     pub fn allocate(&self) -> Result<Ipv4Addr> {
         let busy = listening_addresses();
-        let mut used = self.used.lock().map_err(|_| Error::PoolExhausted(self.name))?;
-        let start: u16 = rand::random_range(2..u16::MAX);
-        let n = (start..u16::MAX)
-            .chain(2..start)
-            .filter(|n| n & 0xff != 0xff && n & 0xff != 0)
+        let exhausted = || Error::PoolExhausted(self.name.clone());
+        let mut used = self.used.lock().map_err(|_| exhausted())?;
+        let start: u32 = rand::random_range(self.first..=self.last);
+        let n = (start..=self.last)
+            .chain(self.first..start)
+            .filter(|n| {
+                let last_octet = self.addr(*n).octets()[3];
+                last_octet != 0 && last_octet != 255
+            })
             .find(|n| !used.contains(n) && !busy.contains(&self.addr(*n)))
-            .ok_or(Error::PoolExhausted(self.name))?;
+            .ok_or_else(exhausted)?;
         used.insert(n);
         Ok(self.addr(n))
     }
@@ -107,6 +116,17 @@ mod tests {
         p.release(a);
         assert!(p.reserve(a));
         assert!(!p.reserve(Ipv4Addr::new(127, 2, 0, 9)), "other pool");
+        Ok(())
+    }
+
+    #[test]
+    fn a_small_pool_is_used_up_exactly() -> Result<()> {
+        let p = IpPool::new("test", Ipv4Addr::new(10, 87, 3, 0), 2, 5);
+        let mut got: Vec<Ipv4Addr> = (0..4).map(|_| p.allocate()).collect::<Result<_>>()?;
+        got.sort();
+        assert_eq!(got, (2..=5).map(|n| Ipv4Addr::new(10, 87, 3, n)).collect::<Vec<_>>());
+        assert!(matches!(p.allocate(), Err(Error::PoolExhausted(_))));
+        assert!(!p.reserve(Ipv4Addr::new(10, 87, 3, 1)), "outside first..=last");
         Ok(())
     }
 

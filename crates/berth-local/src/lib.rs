@@ -8,6 +8,7 @@ pub mod error;
 pub mod images;
 pub mod ipalloc;
 pub mod kubelet;
+pub mod network;
 pub mod procs;
 pub mod proxy;
 

@@ -6,8 +6,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use berth_local::cluster::{ClusterConfig, LocalCluster};
-use berth_local::images::{ImageMap, ImageRule};
+use berth_local::cluster::{ClusterConfig, ClusterOptions, LocalCluster};
+use berth_local::images::{ImageMap, ImageRule, berth as berth_images};
 use berth_local::kubelet::Backoff;
 use berth_local::procs;
 use clap::{Args, Parser, Subcommand};
@@ -64,6 +64,16 @@ enum LocalCmd {
         /// then come as BERTH_MOUNT_* variables).
         #[arg(long)]
         no_mount_namespaces: bool,
+        /// Run pods in the host network with 127.1.x.y addresses instead of
+        /// their own network namespaces (containers must then bind their
+        /// pod address, see BERTH_POD_IP).
+        #[arg(long)]
+        no_network_namespaces: bool,
+        /// The ONNX Runtime library for the berth-serve image (default:
+        /// ORT_DYLIB_PATH, else .cache/ort/libonnxruntime.so of the
+        /// workspace the binaries were built in).
+        #[arg(long)]
+        ort_library: Option<PathBuf>,
         /// Keep API objects across down/up (snapshot in the state dir).
         #[arg(long)]
         persist: bool,
@@ -107,7 +117,17 @@ fn existing(p: &Path) -> PathBuf {
 
 async fn local(cmd: LocalCmd) -> anyhow::Result<()> {
     match cmd {
-        LocalCmd::Up { state, port, foreground, images, backoff_base_ms, no_mount_namespaces, persist } => {
+        LocalCmd::Up {
+            state,
+            port,
+            foreground,
+            images,
+            backoff_base_ms,
+            no_mount_namespaces,
+            no_network_namespaces,
+            ort_library,
+            persist,
+        } => {
             let dir = abs(&state.state_dir)?;
             // Containers start in their pod folder: relative binary paths
             // (`target/debug/berth-serve`) must be made absolute here.
@@ -115,16 +135,19 @@ async fn local(cmd: LocalCmd) -> anyhow::Result<()> {
                 .into_iter()
                 .map(|r| ImageRule { binary: std::path::absolute(&r.binary).unwrap_or(r.binary), ..r })
                 .collect();
+            let ort_library = ort_library.map(|p| std::path::absolute(&p).unwrap_or(p));
             if foreground {
+                let images = image_map(images, ort_library.as_deref())?;
                 let cfg = ClusterConfig {
                     state_dir: dir.clone(),
                     port,
-                    images: ImageMap::new(images),
+                    images,
                     backoff: Backoff { base: Duration::from_millis(backoff_base_ms), ..Backoff::default() },
                     mount_namespaces: no_mount_namespaces.then_some(false),
                     persist,
                 };
-                run_foreground(&dir, cfg).await
+                let opts = ClusterOptions { network_namespaces: no_network_namespaces.then_some(false) };
+                run_foreground(&dir, cfg, opts).await
             } else {
                 let mut args: Vec<String> = vec!["local".into(), "up".into(), "--foreground".into()];
                 args.extend(["--state-dir".into(), dir.to_string_lossy().into_owned()]);
@@ -135,6 +158,12 @@ async fn local(cmd: LocalCmd) -> anyhow::Result<()> {
                 }
                 if no_mount_namespaces {
                     args.push("--no-mount-namespaces".into());
+                }
+                if no_network_namespaces {
+                    args.push("--no-network-namespaces".into());
+                }
+                if let Some(p) = &ort_library {
+                    args.extend(["--ort-library".into(), p.to_string_lossy().into_owned()]);
                 }
                 if persist {
                     args.push("--persist".into());
@@ -147,6 +176,45 @@ async fn local(cmd: LocalCmd) -> anyhow::Result<()> {
     }
 }
 
+/// `--image` rules first, then Berth's own images mapped to the binaries
+/// beside this one.
+fn image_map(rules: Vec<ImageRule>, ort_flag: Option<&Path>) -> anyhow::Result<ImageMap> {
+    let exe = std::env::current_exe().context("finding own executable")?;
+    let bin_dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    let env = std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let ort = berth_images::find_ort_library(ort_flag, env.as_deref(), &bin_dir);
+    let mut map = ImageMap::new(rules);
+    berth_images::add_defaults(&mut map, &bin_dir, &ort);
+    Ok(map)
+}
+
+/// What `up` and `status` print about the cluster: pod networking and
+/// Berth's images that cannot run here.
+fn notes(cluster: &LocalCluster, images: &ImageMap) -> String {
+    let mut out = format!(
+        "pod network: {}
+",
+        cluster.networking.summary()
+    );
+    for image in [berth_images::OPERATOR_IMAGE, berth_images::SERVE_IMAGE] {
+        let reference = format!("{image}:latest");
+        if let Some(i) = images.image(&reference) {
+            match &i.config.unavailable {
+                Some(why) => out.push_str(&format!(
+                    "warning: {image}: {why}
+"
+                )),
+                None => out.push_str(&format!("image {image}:* -> {}\n", i.binary.display())),
+            }
+        }
+    }
+    out
+}
+
+fn notes_file(dir: &Path) -> PathBuf {
+    dir.join("notes")
+}
+
 fn pid_file(dir: &Path) -> PathBuf {
     dir.join("berth-local.pid")
 }
@@ -155,14 +223,20 @@ fn kubeconfig_file(dir: &Path) -> PathBuf {
     dir.join("kubeconfig")
 }
 
-async fn run_foreground(dir: &Path, cfg: ClusterConfig) -> anyhow::Result<()> {
+async fn run_foreground(dir: &Path, cfg: ClusterConfig, opts: ClusterOptions) -> anyhow::Result<()> {
     if let Some(pid) = procs::read_pid(&pid_file(dir)).filter(|p| procs::alive(*p))
         && pid != std::process::id() as i32
     {
         bail!("berth local is already running (pid {pid}); `berth local down` first");
     }
     std::fs::write(pid_file(dir), std::process::id().to_string()).context("writing pid file")?;
-    let cluster = LocalCluster::start(cfg).await.context("starting the local cluster")?;
+    let images = cfg.images.clone();
+    let cluster = LocalCluster::start_with(cfg, opts).await.context("starting the local cluster")?;
+    let notes = notes(&cluster, &images);
+    for line in notes.lines() {
+        tracing::info!("{line}");
+    }
+    std::fs::write(notes_file(dir), &notes).context("writing notes")?;
     let kc = kubeconfig_file(dir);
     let tmp = dir.join("kubeconfig.tmp");
     std::fs::write(&tmp, cluster.api.kubeconfig_yaml()).context("writing kubeconfig")?;
@@ -227,6 +301,7 @@ async fn up_background(dir: &Path, args: Vec<String>) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!("berth local is up (pid {}), logs in {}", child.id(), log_path.display());
+    print!("{}", std::fs::read_to_string(notes_file(dir)).unwrap_or_default());
     print_kubeconfig(&kc);
     Ok(())
 }
@@ -250,6 +325,7 @@ async fn status(dir: &Path) -> anyhow::Result<()> {
     .await?;
     println!("API server: {}", cfg.cluster_url);
     println!("kubeconfig: {}", kubeconfig_file(dir).display());
+    print!("{}", std::fs::read_to_string(notes_file(dir)).unwrap_or_default());
     let pods = Api::<Pod>::all(client).list(&ListParams::default()).await?.items;
     let running = pods.iter().filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")).count();
     println!("pods: {running} running, {} in all", pods.len());
@@ -280,8 +356,17 @@ async fn down(dir: &Path) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
         left.retain(|p| procs::alive(*p));
     }
+    // Namespaces, veths and the bridge a crashed daemon left.
+    let net = berth_local::network::remove_all(dir).await;
+    if let Ok(removed) = &net
+        && !removed.is_empty()
+    {
+        println!("removed the pod network left behind: {}", removed.join(", "));
+    }
     let _ = std::fs::remove_file(pid_file(dir));
     let _ = std::fs::remove_file(kubeconfig_file(dir));
+    let _ = std::fs::remove_file(notes_file(dir));
+    net.context("removing the pod network")?;
     match (pid, left.is_empty()) {
         (_, false) => bail!("processes still running: {left:?}"),
         (Some(pid), true) => println!("berth local stopped (pid {pid})"),

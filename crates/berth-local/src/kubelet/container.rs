@@ -153,17 +153,23 @@ async fn start(
     spec: &Container,
 ) -> Result<(Child, std::collections::BTreeMap<String, String>), StartError> {
     let image = spec.image.clone().unwrap_or_default();
-    let Some(binary) = ctx.images.resolve(&image).cloned() else {
+    let Some(resolved) = ctx.images.image(&image) else {
         return Err(StartError { reason: "ErrImagePull".into(), message: Error::ImageNotMapped { image }.to_string() });
     };
+    if let Some(why) = &resolved.config.unavailable {
+        return Err(StartError { reason: "ErrImagePull".into(), message: format!("image {image:?}: {why}") });
+    }
+    let binary = resolved.binary.clone();
+    let image_cfg = resolved.config.clone();
     let cfg_err = |e: Error| StartError { reason: "CreateContainerConfigError".into(), message: e.to_string() };
     let mut sources = Sources::new(ctx.client.clone(), &ctx.namespace());
     let env_ctx =
         EnvContext { pod: &ctx.pod, pod_ip: &ctx.pod_ip, node_name: &ctx.node_name, base: ctx.base_env.clone() };
-    let env = container_env(&env_ctx, spec, &mut sources).await.map_err(cfg_err)?;
-    let argv = process::argv(&binary, spec.command.as_deref(), spec.args.as_deref(), &env);
+    // The image's ENV are defaults under everything the pod sets.
+    let mut env: std::collections::BTreeMap<String, String> = image_cfg.env.iter().cloned().collect();
+    env.extend(container_env(&env_ctx, spec, &mut sources).await.map_err(cfg_err)?);
+    let argv = process::argv(&binary, &image_cfg.args, spec.command.as_deref(), spec.args.as_deref(), &env);
     let mounts = mounts::plan(&ctx.pod, spec, &ctx.volume_dirs, &ctx.service_account_dir()).map_err(cfg_err)?;
-    let mut env = env;
     let use_ns = ctx.mount_namespaces;
     if use_ns {
         let created = mounts::create_mount_points(&mounts);
@@ -200,6 +206,7 @@ async fn start(
         working_dir: &wd,
         log_file: &log,
         mounts: use_ns.then_some(mounts.as_slice()),
+        netns: ctx.netns.as_ref(),
     })
     .map_err(|e| StartError { reason: "RunContainerError".into(), message: e.to_string() })?;
     Ok((child, env))
@@ -332,8 +339,9 @@ async fn run_hook(
             let run = ctx.shared.container_restart_count(&spec.name);
             let log = ctx.log_path(&spec.name, run);
             let out = std::fs::OpenOptions::new().create(true).append(true).open(&log);
-            let mut c = tokio::process::Command::new(first);
-            c.args(rest)
+            let (program, args) = ctx.in_pod_network(first, rest);
+            let mut c = tokio::process::Command::new(program);
+            c.args(args)
                 .env_clear()
                 .envs(env)
                 .env("PATH", std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()));
@@ -374,7 +382,7 @@ async fn probe_loop(ctx: Arc<PodCtx>, idx: usize, spec: Container, live_tx: ones
         tokio::time::sleep(probe::initial_delay(p)).await;
         let (mut ok, mut bad) = (0u32, 0u32);
         loop {
-            match probe::run(p, &spec, &ctx.pod_ip, &ctx.http).await {
+            match probe::run(p, &spec, &ctx.pod_ip, ctx.netns.as_ref(), &ctx.http).await {
                 ProbeResult::Success => {
                     ok += 1;
                     bad = 0;
@@ -427,7 +435,7 @@ async fn until_threshold(
     tokio::time::sleep(probe::initial_delay(p)).await;
     let mut bad = 0u32;
     loop {
-        match probe::run(p, spec, &ctx.pod_ip, &ctx.http).await {
+        match probe::run(p, spec, &ctx.pod_ip, ctx.netns.as_ref(), &ctx.http).await {
             ProbeResult::Success => {
                 bad = 0;
                 if until_success {

@@ -9,12 +9,15 @@ use kube::Client;
 use super::backoff::Backoff;
 use super::state::Shared;
 use crate::images::ImageMap;
+use crate::network::PodNetns;
 
 pub struct PodCtx {
     pub client: Client,
     pub pod: Pod,
     pub pod_dir: PathBuf,
     pub pod_ip: String,
+    /// The pod's network namespace; `None`: the host's network.
+    pub netns: Option<PodNetns>,
     pub node_name: String,
     pub shared: Shared,
     pub images: ImageMap,
@@ -41,6 +44,14 @@ impl PodCtx {
     /// shows the run before the current one.
     pub fn log_path(&self, container: &str, run: i32) -> PathBuf {
         log_path(&self.pod_dir, container, run)
+    }
+
+    /// `program args` as run in the pod's network namespace.
+    pub fn in_pod_network(&self, program: &str, args: &[String]) -> (String, Vec<String>) {
+        match &self.netns {
+            Some(n) => n.wrap(program, args),
+            None => (program.to_string(), args.to_vec()),
+        }
     }
 
     pub fn service_account_dir(&self) -> PathBuf {

@@ -35,6 +35,7 @@ use tokio::task::JoinHandle;
 
 use crate::images::ImageMap;
 use crate::ipalloc::IpPool;
+use crate::network::ClusterNetwork;
 
 /// Annotation prefix naming each container's log file (`<prefix><container>`).
 pub const LOG_PATH_ANNOTATION_PREFIX: &str = "berth.dev/log-path.";
@@ -52,10 +53,14 @@ pub struct KubeletConfig {
     pub backoff: Backoff,
     /// Run containers in private mount namespaces (needs root and unshare).
     pub mount_namespaces: bool,
-    /// The API server URL (`http://127.0.0.1:PORT`).
+    /// The API server URL as pods reach it (`http://127.0.0.1:PORT`, or the
+    /// bridge address with network namespaces).
     pub api_url: String,
     /// Kubeconfig given to every pod through `KUBECONFIG`.
     pub pod_kubeconfig: String,
+    /// Per-pod network namespaces on this bridge; `None`: pods share the
+    /// host network with loopback addresses from 127.1.0.0/16.
+    pub network: Option<Arc<ClusterNetwork>>,
 }
 
 /// State shared by the kubelet and its pod workers.
@@ -69,11 +74,19 @@ pub struct KubeletShared {
     pub api_url: String,
     pub pod_kubeconfig: String,
     pub pods_ips: IpPool,
+    pub network: Option<Arc<ClusterNetwork>>,
     pub http: reqwest::Client,
     /// Mount points created on the host for pods. They are removed only when
     /// the kubelet stops: removing a directory that is a mount point in
     /// another pod's mount namespace would unmount it there.
     pub created_mount_points: Arc<std::sync::Mutex<Vec<PathBuf>>>,
+}
+
+impl KubeletShared {
+    /// Where pod addresses come from: the bridge's subnet, or loopback.
+    pub fn pod_ips(&self) -> &IpPool {
+        self.network.as_ref().map(|n| n.pool()).unwrap_or(&self.pods_ips)
+    }
 }
 
 struct Worker {
@@ -95,6 +108,7 @@ pub async fn run(client: Client, cfg: KubeletConfig, mut shutdown: watch::Receiv
         api_url: cfg.api_url.clone(),
         pod_kubeconfig: cfg.pod_kubeconfig.clone(),
         pods_ips: IpPool::pods(),
+        network: cfg.network.clone(),
         http,
         created_mount_points: Arc::default(),
     });

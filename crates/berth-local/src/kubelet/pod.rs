@@ -46,14 +46,36 @@ async fn run_inner(
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let api: Api<Pod> = Api::namespaced(k.client.clone(), &ns);
     let pod_dir = k.state_dir.join("pods").join(format!("{ns}_{name}_{uid}"));
-    let ip = k.pods_ips.allocate()?;
+    let ip = k.pod_ips().allocate()?;
     let pod_ip = ip.to_string();
+    let mut netns = None;
     let result = async {
         prepare_dirs(k, &pod, &pod_dir)?;
         annotate_log_paths(&api, &pod, &pod_dir).await;
         let shared = Shared::new(runtime(&pod, &pod_ip));
         let mut writer = StatusWriter::new(api.clone(), name.clone(), uid.clone());
         writer.write(&shared).await;
+        if let Some(net) = &k.network {
+            match net.add_pod(ip).await {
+                Ok(n) => netns = Some(n),
+                Err(e) => {
+                    // Shown on the pod, as a real kubelet's sandbox failure is.
+                    let msg = format!("creating the pod network namespace: {e}");
+                    {
+                        let mut g = shared.lock();
+                        g.setup_error = Some(("ContainersNotReady".into(), msg.clone()));
+                        for c in g.containers.iter_mut() {
+                            c.state =
+                                CState::Waiting { reason: "ContainerCreating".into(), message: Some(msg.clone()) };
+                        }
+                    }
+                    writer.write(&shared).await;
+                    // The next pod event starts a new worker: retry, but not in a tight loop.
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    return Err(e.into());
+                }
+            }
+        }
         let Some(volume_dirs) =
             setup_volumes(k, &pod, &pod_ip, &pod_dir, &shared, &mut writer, &mut updates, &mut shutdown).await
         else {
@@ -64,6 +86,7 @@ async fn run_inner(
             pod: pod.clone(),
             pod_dir: pod_dir.clone(),
             pod_ip: pod_ip.clone(),
+            netns: netns.clone(),
             node_name: k.node_name.clone(),
             shared: shared.clone(),
             images: k.images.clone(),
@@ -137,7 +160,10 @@ async fn run_inner(
         Ok(())
     }
     .await;
-    k.pods_ips.release(ip);
+    if let (Some(net), Some(n)) = (&k.network, &netns) {
+        net.remove_pod(n).await;
+    }
+    k.pod_ips().release(ip);
     // Logs stay (so `kubectl logs` keeps working until the state dir goes);
     // volume contents go, like a real node's.
     let _ = std::fs::remove_dir_all(pod_dir.join("volumes"));
@@ -205,7 +231,11 @@ fn base_env(k: &KubeletShared, pod: &Pod, pod_ip: &str, pod_dir: &std::path::Pat
     let mut env = BTreeMap::new();
     env.insert("HOSTNAME".into(), pod.metadata.name.clone().unwrap_or_default());
     env.insert("BERTH_POD_IP".into(), pod_ip.to_string());
-    env.insert("BERTH_BIND_ADDRESS".into(), pod_ip.to_string());
+    if k.network.is_none() {
+        // Pods share the host network: servers must bind their own address
+        // (berth-serve reads this). In a namespace they bind 0.0.0.0.
+        env.insert("BERTH_BIND_ADDRESS".into(), pod_ip.to_string());
+    }
     // Lets `berth local down` find every process of this cluster, forks too.
     env.insert(super::STATE_DIR_ENV.into(), k.state_dir.to_string_lossy().into_owned());
     env.insert("KUBECONFIG".into(), pod_dir.join("kubeconfig").to_string_lossy().into_owned());

@@ -4,6 +4,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use crate::network::PodNetns;
+
 /// Outcome of one attempt; the message explains a failure for events/logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeResult {
@@ -45,7 +47,15 @@ pub fn resolve_port(port: &IntOrString, container: &Container) -> Option<u16> {
     }
 }
 
-pub async fn run(probe: &Probe, container: &Container, pod_ip: &str, http: &reqwest::Client) -> ProbeResult {
+/// `netns`: exec probes run in the pod's network namespace (so they reach
+/// the container at 127.0.0.1 as in Kubernetes).
+pub async fn run(
+    probe: &Probe,
+    container: &Container,
+    pod_ip: &str,
+    netns: Option<&PodNetns>,
+    http: &reqwest::Client,
+) -> ProbeResult {
     let t = timeout(probe);
     if let Some(h) = &probe.http_get {
         let Some(port) = resolve_port(&h.port, container) else {
@@ -82,8 +92,12 @@ pub async fn run(probe: &Probe, container: &Container, pod_ip: &str, http: &reqw
         let Some((first, rest)) = cmd.split_first() else {
             return ProbeResult::Failure("exec probe without command".into());
         };
-        let child = tokio::process::Command::new(first)
-            .args(rest)
+        let (program, args) = match netns {
+            Some(n) => n.wrap(first, rest),
+            None => (first.clone(), rest.to_vec()),
+        };
+        let child = tokio::process::Command::new(program)
+            .args(args)
             .env("BERTH_POD_IP", pod_ip)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())

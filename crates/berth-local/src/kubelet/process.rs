@@ -11,20 +11,28 @@ use tokio::process::{Child, Command};
 use super::expand::expand;
 use super::mounts::{Mount, order_for, wrap};
 use crate::error::{Error, Result};
+use crate::network::PodNetns;
 
 /// Resolved argv for a container, Kubernetes style: `command` replaces the
-/// image entrypoint (the mapped binary), `args` replace its default args.
+/// image entrypoint (the mapped binary), `args` replace its default args
+/// (`image_args`, the image's `CMD`, used only when neither is set).
 /// A `command[0]` naming the image's binary by file name (`/berth-serve`)
 /// means the mapped binary; any other command runs from the host PATH.
 pub fn argv(
     binary: &Path,
+    image_args: &[String],
     command: Option<&[String]>,
     args: Option<&[String]>,
     env: &BTreeMap<String, String>,
 ) -> Vec<String> {
-    let args: Vec<String> = args.unwrap_or_default().iter().map(|a| expand(a, env)).collect();
+    let command = command.filter(|c| !c.is_empty());
+    let args = match (command, args) {
+        (None, None) => image_args,
+        (_, args) => args.unwrap_or_default(),
+    };
+    let args: Vec<String> = args.iter().map(|a| expand(a, env)).collect();
     let mut out = Vec::new();
-    match command.filter(|c| !c.is_empty()) {
+    match command {
         Some(cmd) => {
             let first = expand(&cmd[0], env);
             let same = Path::new(&first).file_name() == binary.file_name();
@@ -44,6 +52,8 @@ pub struct Spawn<'a> {
     pub log_file: &'a Path,
     /// `Some` runs the process in a private mount namespace with these mounts.
     pub mounts: Option<&'a [Mount]>,
+    /// `Some` runs it in the pod's network namespace.
+    pub netns: Option<&'a PodNetns>,
 }
 
 /// Starts the process in its own process group (so signals reach whatever it
@@ -54,6 +64,11 @@ pub fn spawn(s: &Spawn<'_>) -> Result<Child> {
     let (program, args) = match s.mounts {
         Some(m) => wrap(&order_for(m, Path::new(first))?, first, rest),
         None => (first.clone(), rest.to_vec()),
+    };
+    // nsenter, then unshare, exec in turn: the pid stays the container's.
+    let (program, args) = match s.netns {
+        Some(n) => n.wrap(&program, &args),
+        None => (program, args),
     };
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -104,15 +119,26 @@ mod tests {
         let env = BTreeMap::from([("IP".to_string(), "127.1.0.2".to_string())]);
         let bin = Path::new("/build/berth-serve");
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(argv(bin, None, None, &env), s(&["/build/berth-serve"]));
+        assert_eq!(argv(bin, &[], None, None, &env), s(&["/build/berth-serve"]));
         assert_eq!(
-            argv(bin, None, Some(&s(&["--bind", "$(IP)"])), &env),
+            argv(bin, &[], None, Some(&s(&["--bind", "$(IP)"])), &env),
             s(&["/build/berth-serve", "--bind", "127.1.0.2"])
         );
         assert_eq!(
-            argv(bin, Some(&s(&["/berth-serve", "run"])), Some(&s(&["-v"])), &env),
+            argv(bin, &[], Some(&s(&["/berth-serve", "run"])), Some(&s(&["-v"])), &env),
             s(&["/build/berth-serve", "run", "-v"])
         );
-        assert_eq!(argv(bin, Some(&s(&["sh", "-c", "echo $(IP)"])), None, &env), s(&["sh", "-c", "echo 127.1.0.2"]));
+        assert_eq!(
+            argv(bin, &[], Some(&s(&["sh", "-c", "echo $(IP)"])), None, &env),
+            s(&["sh", "-c", "echo 127.1.0.2"])
+        );
+        // The image's CMD only when the container sets neither command nor args.
+        let cmd = s(&["run", "--metrics-bind", "0.0.0.0:8080"]);
+        assert_eq!(
+            argv(bin, &cmd, None, None, &env),
+            s(&["/build/berth-serve", "run", "--metrics-bind", "0.0.0.0:8080"])
+        );
+        assert_eq!(argv(bin, &cmd, None, Some(&s(&["x"])), &env), s(&["/build/berth-serve", "x"]));
+        assert_eq!(argv(bin, &cmd, Some(&s(&["sh"])), None, &env), s(&["sh"]));
     }
 }

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use berth_apiserver::{ApiServerConfig, ApiServerHandle};
-use berth_local::cluster::Components;
+use berth_local::cluster::{Components, PodNetworking, kubelet_config};
 use berth_local::images::{ImageMap, ImageRule};
-use berth_local::kubelet::{Backoff, KubeletConfig, namespaces_available};
+use berth_local::kubelet::{Backoff, namespaces_available};
 use berth_local::procs;
 use kube::Client;
 use nix::sys::signal::Signal;
@@ -17,6 +17,7 @@ pub struct TestCluster {
     pub api: Option<ApiServerHandle>,
     pub client: Client,
     components: Option<Components>,
+    pub networking: PodNetworking,
     pub dir: tempfile::TempDir,
 }
 
@@ -47,31 +48,47 @@ impl TestCluster {
     }
 
     pub async fn start_with(backoff_base: Duration) -> Self {
+        Self::start_full(backoff_base, None).await
+    }
+
+    /// `network_namespaces` as `ClusterOptions` takes it; `None` makes them
+    /// when this machine can (as root it can; the tests run as root).
+    pub async fn start_full(backoff_base: Duration, network_namespaces: Option<bool>) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let api =
             berth_apiserver::start(ApiServerConfig::default()).await.unwrap_or_else(|e| panic!("api server: {e}"));
         let client = Client::try_from(api.kube_config()).unwrap_or_else(|e| panic!("client: {e}"));
-        let cfg = KubeletConfig {
-            node_name: "berth-local".into(),
-            state_dir: dir.path().to_path_buf(),
-            images: images(),
-            backoff: Backoff { base: backoff_base, max: Duration::from_secs(5) },
-            mount_namespaces: namespaces_available(),
-            api_url: api.url(),
-            pod_kubeconfig: api.kubeconfig_yaml(),
-        };
+        let networking = PodNetworking::start(dir.path(), api.addr, network_namespaces)
+            .await
+            .unwrap_or_else(|e| panic!("pod network: {e}"));
+        let cfg = kubelet_config(
+            &api,
+            dir.path().to_path_buf(),
+            images(),
+            Backoff { base: backoff_base, max: Duration::from_secs(5) },
+            namespaces_available(),
+            &networking,
+        );
         let components = Components::start(client.clone(), cfg);
-        TestCluster { api: Some(api), client, components: Some(components), dir }
+        TestCluster { api: Some(api), client, components: Some(components), networking, dir }
+    }
+
+    /// True when pods have their own network namespaces.
+    pub fn netns(&self) -> bool {
+        self.networking.network().is_some()
     }
 
     pub async fn stop(mut self) {
         if let Some(c) = self.components.take() {
             c.shutdown().await;
         }
+        self.networking.shutdown().await;
         if let Some(a) = self.api.take() {
             let _ = a.shutdown().await;
         }
         assert!(procs::pod_processes(self.dir.path()).is_empty(), "pod processes left after shutdown");
+        let left = berth_local::network::leftovers(self.dir.path()).await.unwrap_or_default();
+        assert!(left.is_empty(), "pod network left after shutdown: {left:?}");
     }
 }
 
@@ -81,6 +98,18 @@ impl Drop for TestCluster {
         for pid in procs::pod_processes(self.dir.path()) {
             procs::signal(pid, Signal::SIGKILL);
         }
+        // And no namespaces, veths or bridge (iproute2, synchronously).
+        let dir = std::path::absolute(self.dir.path()).unwrap_or_else(|_| self.dir.path().to_path_buf());
+        let names = berth_local::network::Names::for_state_dir(&dir);
+        let _ = std::process::Command::new("ip").args(["link", "delete", &names.bridge()]).output();
+        let netns = std::process::Command::new("ip").args(["netns", "list"]).output();
+        let list = netns.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+        for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
+            if ns.starts_with(&names.netns_prefix()) {
+                let _ = std::process::Command::new("ip").args(["netns", "delete", ns]).output();
+            }
+        }
+        berth_local::network::release_subnet(&dir);
     }
 }
 

@@ -1,5 +1,7 @@
 //! Maps container image references to local binaries. There is no container
 //! runtime here: "pulling" an image means finding the binary the user built.
+pub mod berth;
+
 use std::path::PathBuf;
 
 /// One `PATTERN=PATH` rule.
@@ -9,14 +11,37 @@ pub struct ImageRule {
     pub binary: PathBuf,
 }
 
+/// What a container image itself says about how to run it, beyond its
+/// entrypoint (the mapped binary): the Dockerfile's `CMD` and `ENV`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageConfig {
+    /// `CMD`: the arguments when the container has neither `command` nor `args`.
+    pub args: Vec<String>,
+    /// `ENV`: defaults under the container's own `env`.
+    pub env: Vec<(String, String)>,
+    /// Set when the image cannot run here, with why (e.g. no ONNX Runtime
+    /// library for berth-serve); the pod shows it as `ErrImagePull`.
+    pub unavailable: Option<String>,
+}
+
+/// A resolved image: its binary and its configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image<'a> {
+    pub binary: &'a PathBuf,
+    pub config: &'a ImageConfig,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ImageMap {
     rules: Vec<ImageRule>,
+    /// One per rule, same order.
+    configs: Vec<ImageConfig>,
 }
 
 impl ImageMap {
     pub fn new(rules: Vec<ImageRule>) -> Self {
-        ImageMap { rules }
+        let configs = vec![ImageConfig::default(); rules.len()];
+        ImageMap { rules, configs }
     }
 
     /// Parses `PATTERN=PATH`.
@@ -29,7 +54,13 @@ impl ImageMap {
     }
 
     pub fn push(&mut self, rule: ImageRule) {
+        self.push_with(rule, ImageConfig::default());
+    }
+
+    /// A rule for an image with its own `CMD`/`ENV` (Berth's images).
+    pub fn push_with(&mut self, rule: ImageRule, config: ImageConfig) {
         self.rules.push(rule);
+        self.configs.push(config);
     }
 
     pub fn rules(&self) -> &[ImageRule] {
@@ -43,7 +74,14 @@ impl ImageMap {
     /// image's last path segment with any tag, which is what a user means by
     /// "the berth-serve image".
     pub fn resolve(&self, image: &str) -> Option<&PathBuf> {
-        self.rules.iter().find(|r| rule_matches(&r.pattern, image)).map(|r| &r.binary)
+        self.image(image).map(|i| i.binary)
+    }
+
+    /// The binary and configuration for `image`, first matching rule wins.
+    pub fn image(&self, image: &str) -> Option<Image<'_>> {
+        let i = self.rules.iter().position(|r| rule_matches(&r.pattern, image))?;
+        static NONE: ImageConfig = ImageConfig { args: Vec::new(), env: Vec::new(), unavailable: None };
+        Some(Image { binary: &self.rules[i].binary, config: self.configs.get(i).unwrap_or(&NONE) })
     }
 }
 
