@@ -1,4 +1,4 @@
-"""An S3 bucket for the operator's end-to-end test: moto's S3 server on 127.0.0.1
+"""An S3 bucket for the end-to-end suite (berth-e2e): moto's S3 server on 127.0.0.1
 with a bucket `models`, and each `N=DIR` argument uploaded with boto3 under
 `{prefix}/N/`. Prints the endpoint URL on one line, then serves until its stdin
 closes (the test's handle on it is dropped)."""
