@@ -89,6 +89,15 @@ impl Harness {
     }
 
     /// `within` on this ground (longer on a real cluster).
+    /// Where a server the test runs on this machine must listen for pods to reach it;
+    /// None on a cluster ground (its pods reach no test server).
+    pub fn host_address(&self) -> Option<std::net::IpAddr> {
+        match &self.backend {
+            Backend::Local(l) => Some(l.host_address()),
+            Backend::Cluster(_) => None,
+        }
+    }
+
     pub fn within(&self, within: Duration) -> Duration {
         self.ground.within(within)
     }

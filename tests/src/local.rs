@@ -64,6 +64,15 @@ impl LocalGround {
         self.client.clone()
     }
 
+    /// The address pods reach this machine at: the pod network's gateway, or
+    /// loopback where pods share the host network.
+    pub fn host_address(&self) -> std::net::IpAddr {
+        match self.cluster.networking.network() {
+            Some(n) => std::net::IpAddr::V4(n.subnet().gateway()),
+            None => std::net::IpAddr::from([127, 0, 0, 1]),
+        }
+    }
+
     /// Where the test's model repository lives.
     pub fn repo_path(&self) -> PathBuf {
         self.work.path().join("repo")

@@ -1,7 +1,7 @@
 //! An S3 bucket (moto's server, started by `s3_store.py` from the project's venv)
 //! holding versions of a model under `{prefix}/{N}/`; stopped when dropped. moto
-//! listens on the host's 127.0.0.1, which only berth-local's pods (host processes)
-//! reach.
+//! listens on the address berth-local's pods reach this machine at (their network's
+//! gateway).
 
 use std::io::BufRead;
 use std::path::Path;
@@ -15,11 +15,12 @@ pub struct S3Store {
 }
 
 impl S3Store {
-    pub fn start(prefix: &str, versions: &[(&str, &Path)]) -> S3Store {
+    pub fn start(bind: std::net::IpAddr, prefix: &str, versions: &[(&str, &Path)]) -> S3Store {
         let python = root().join(".cache/venv/bin/python");
         assert!(python.exists(), "run `make venv` (moto and boto3 come with it)");
         let mut child = Command::new(python)
             .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/s3_store.py"))
+            .arg(bind.to_string())
             .arg(prefix)
             .args(versions.iter().map(|(v, dir)| format!("{v}={}", dir.display())))
             .stdin(Stdio::piped())

@@ -1,5 +1,5 @@
-"""An S3 bucket for the end-to-end suite (berth-e2e): moto's S3 server on 127.0.0.1
-with a bucket `models`, and each `N=DIR` argument uploaded with boto3 under
+"""An S3 bucket for the end-to-end suite (berth-e2e): moto's S3 server on the given
+address (where the pods reach this machine) with a bucket `models`, and each `N=DIR` argument uploaded with boto3 under
 `{prefix}/N/`. Prints the endpoint URL on one line, then serves until its stdin
 closes (the test's handle on it is dropped)."""
 import logging
@@ -12,14 +12,14 @@ from moto.server import ThreadedMotoServer
 
 
 def main():
-    prefix, versions = sys.argv[1], sys.argv[2:]
+    bind, prefix, versions = sys.argv[1], sys.argv[2], sys.argv[3:]
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((bind, 0))
         port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = ThreadedMotoServer(ip_address=bind, port=port, verbose=False)
     server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = f"http://{bind}:{port}"
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                       aws_access_key_id="e2e", aws_secret_access_key="e2e-secret")
     s3.create_bucket(Bucket="models")

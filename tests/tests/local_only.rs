@@ -31,7 +31,8 @@ async fn versions_from_an_s3_bucket_with_credentials_from_a_secret() {
     );
     let h = Harness::start().await;
     let tiny = models_dir().join("tiny");
-    let store = S3Store::start(&h.name, &[("1", &tiny.join("1")), ("2", &tiny.join("2"))]);
+    let bind = h.host_address().expect("the S3 test runs on berth-local only");
+    let store = S3Store::start(bind, &h.name, &[("1", &tiny.join("1")), ("2", &tiny.join("2"))]);
     let data: BTreeMap<String, ByteString> = [
         ("AWS_ACCESS_KEY_ID", "e2e"),
         ("AWS_SECRET_ACCESS_KEY", "e2e-secret"),
