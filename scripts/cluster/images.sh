@@ -52,7 +52,8 @@ import_archive() {
     log "the cluster's containerd is not running: $(basename "$file") is imported by the next 'make cluster-up'"
     return
   fi
-  ctr_k8s images import --no-unpack=false "$file" >/dev/null 2>&1 || ctr_k8s images import "$file" >/dev/null
+  ctr_k8s images import "$file" >/dev/null
+  log "imported $(basename "$file" .tar) into the cluster's containerd"
 }
 
 # The libraries FILES... load, as paths on this machine (the dynamic loader included).
@@ -182,42 +183,29 @@ EOF
   log "helm values: $IMAGES/values.yaml"
 }
 
-# The sandbox image every pod starts with: pause.c from the pinned kubernetes release.
-build_pause() {
+# static_image REF BINARY USER ARCHIVE: one static binary on scratch as its entrypoint,
+# saved as ARCHIVE and imported into the cluster.
+static_image() {
+  local ref="$1" binary="$2" user="$3" file="$IMAGES/$4"
   ensure_buildah
-  [ -x "$BIN/pause" ] || die "$BIN/pause is missing: make cluster-tools"
-  if ! buildah images -q "$PAUSE_IMAGE" >/dev/null 2>&1; then
-    local c; c="$(buildah from scratch)"
-    buildah copy -q --chmod 0555 "$c" "$BIN/pause" /pause >/dev/null
-    buildah config --entrypoint '["/pause"]' --user 65535:65535 "$c"
-    buildah commit -q "$c" "$PAUSE_IMAGE" >/dev/null
+  [ -x "$binary" ] || die "$binary is missing: make cluster-tools"
+  if ! buildah images -q "$ref" >/dev/null 2>&1; then
+    local c name; c="$(buildah from scratch)"; name="$(basename "$binary")"
+    buildah copy -q --chmod 0555 "$c" "$binary" "/$name" >/dev/null
+    buildah config --entrypoint "[\"/$name\"]" --user "$user" "$c"
+    buildah commit -q "$c" "$ref" >/dev/null
     buildah rm "$c" >/dev/null
   fi
-  local file="$IMAGES/pause.tar"
   rm -f "$file"
-  buildah push -q "$PAUSE_IMAGE" "docker-archive:$file:$PAUSE_IMAGE" >/dev/null
+  buildah push -q "$ref" "docker-archive:$file:$ref" >/dev/null
   import_archive "$file"
-  log "imported $PAUSE_IMAGE"
 }
 
-# The cluster DNS: the static coredns binary on scratch.
-COREDNS_IMAGE="$REGISTRY/coredns:${COREDNS_VERSION#v}"
-build_coredns() {
-  ensure_buildah
-  [ -x "$BIN/coredns" ] || die "$BIN/coredns is missing: make cluster-tools"
-  if ! buildah images -q "$COREDNS_IMAGE" >/dev/null 2>&1; then
-    local c; c="$(buildah from scratch)"
-    buildah copy -q --chmod 0555 "$c" "$BIN/coredns" /coredns >/dev/null
-    buildah config --entrypoint '["/coredns"]' --user 65532:65532 "$c"
-    buildah commit -q "$c" "$COREDNS_IMAGE" >/dev/null
-    buildah rm "$c" >/dev/null
-  fi
-  local file="$IMAGES/coredns.tar"
-  rm -f "$file"
-  buildah push -q "$COREDNS_IMAGE" "docker-archive:$file:$COREDNS_IMAGE" >/dev/null
-  import_archive "$file"
-  log "imported $COREDNS_IMAGE"
-}
+# The sandbox image every pod starts with: pause.c from the pinned kubernetes release.
+build_pause() { static_image "$PAUSE_IMAGE" "$BIN/pause" 65535:65535 pause.tar; }
+
+# The cluster DNS: the static coredns binary.
+build_coredns() { static_image "$REGISTRY/coredns:${COREDNS_VERSION#v}" "$BIN/coredns" 65532:65532 coredns.tar; }
 
 case "${1:-build}" in
   build) build_all ;;
