@@ -94,15 +94,17 @@ impl LocalGround {
     }
 }
 
-/// The "image": berth-serve with the ONNX Runtime library a real image would bake in,
-/// listening on the pod's own loopback address.
+/// The "image": berth-serve with the ONNX Runtime library a real image would bake in
+/// and the test's flags. It binds 0.0.0.0 in the pod's own network namespace, as in a
+/// container (where berth-local falls back to shared-network pods, it sets
+/// BERTH_BIND_ADDRESS to the pod's loopback address instead).
 fn serve_wrapper(dir: &Path, serve_args: &str) -> PathBuf {
     let root = root();
     let script = dir.join("berth-serve-image");
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nexport ORT_DYLIB_PATH={ort}\nexec {bin} --host \"$BERTH_POD_IP\" {serve_args} \"$@\"\n",
+            "#!/bin/sh\nexport ORT_DYLIB_PATH={ort}\nexec {bin} {serve_args} \"$@\"\n",
             ort = root.join(".cache/ort/libonnxruntime.so").display(),
             bin = root.join("target/debug/berth-serve").display(),
         ),
