@@ -22,6 +22,8 @@ help:
 	@echo "make lint    - fmt check and clippy"
 	@echo "make crds    - regenerate crds/ from the Rust types"
 	@echo "make bench   - slow benchmarks (not part of test)"
+	@echo "make cluster-tools cluster-up images e2e-cluster cluster-down"
+	@echo "             - a real single-node Kubernetes built here, Berth's images, the e2e suite on it (docs/cluster.md)"
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
