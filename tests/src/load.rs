@@ -36,15 +36,13 @@ impl Load {
     /// Starts `workers` senders once the model's Service has its ClusterIP.
     pub async fn start(h: &Harness, workers: usize) -> Load {
         let address = format!("{}:{HTTP_PORT}", cluster_ip(h).await);
-        eprintln!("load: {workers} workers on Service {} at {address}", h.name);
+        let url = format!("http://{address}/v2/models/{}/infer", h.name);
+        let waited = first_answer(h, &url).await;
+        eprintln!("load: {workers} workers on Service {} at {address} (first answer after {waited:.1}s)", h.name);
         let running = Arc::new(AtomicBool::new(true));
         let record = Arc::new(Mutex::new(Record::default()));
-        let handles = (0..workers)
-            .map(|_| {
-                let url = format!("http://{address}/v2/models/{}/infer", h.name);
-                tokio::spawn(send(url, Arc::clone(&running), Arc::clone(&record)))
-            })
-            .collect();
+        let handles =
+            (0..workers).map(|_| tokio::spawn(send(url.clone(), Arc::clone(&running), Arc::clone(&record)))).collect();
         Load { running, record, workers: handles }
     }
 
@@ -93,11 +91,37 @@ async fn cluster_ip(h: &Harness) -> String {
     }
 }
 
+/// Waits until the Service answers, in seconds. A model is Ready once its pods are, but
+/// each node's kube-proxy programs the Service's endpoints a moment later (its sync
+/// period): until then a real cluster refuses connections to the ClusterIP, as it
+/// would for any client. berth-local's proxy follows the endpoints the same way.
+async fn first_answer(h: &Harness, url: &str) -> f64 {
+    let http = reqwest::Client::new();
+    let start = Instant::now();
+    loop {
+        let last = match http.post(url).json(&request_body()).timeout(Duration::from_secs(5)).send().await {
+            Ok(r) if r.status().is_success() => return start.elapsed().as_secs_f64(),
+            Ok(r) => format!("HTTP {}", r.status()),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            start.elapsed() < h.within(Duration::from_secs(30)),
+            "the Service of {} never answered: {last}",
+            h.name
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Ordinary words: their token ids are above 1000 (see scripts/build_fault_models.py).
+fn request_body() -> serde_json::Value {
+    json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["a fine day"]}]})
+}
+
 async fn send(url: String, running: Arc<AtomicBool>, record: Arc<Mutex<Record>>) {
     // No connection reuse: each request is balanced over the endpoints afresh.
     let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
-    // Ordinary words: their token ids are above 1000 (see scripts/build_fault_models.py).
-    let body = json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["a fine day"]}]});
+    let body = request_body();
     while running.load(Ordering::Acquire) {
         let answer = http.post(&url).json(&body).timeout(Duration::from_secs(5)).send().await;
         let outcome = match answer {
