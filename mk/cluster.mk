@@ -19,26 +19,26 @@ IMAGES_DIR     := $(CACHE)/images
 
 .PHONY: cluster-tools cluster-up cluster-down images release-bins e2e-cluster
 
-cluster-tools:
+cluster-tools: ## build Kubernetes, etcd, CoreDNS and pause from the Go module proxy (cached)
 	@bash $(ROOT)/scripts/cluster/build-tools.sh
 
-cluster-up: cluster-tools k8s-tools
+cluster-up: cluster-tools k8s-tools ## start the real single-node cluster (docs/cluster.md)
 	@BERTH_CLUSTER_DIR=$(CLUSTER_DIR) KUBECTL=$(PKG_TOOLS)/kubectl bash $(ROOT)/scripts/cluster/up.sh
 
-cluster-down:
+cluster-down: ## stop the real cluster and remove its network state
 	@BERTH_CLUSTER_DIR=$(CLUSTER_DIR) bash $(ROOT)/scripts/cluster/down.sh
 
-release-bins:
+release-bins: ## release builds of the binaries the images hold
 	$(CARGO) build --release --locked -p berth-operator -p berth-serve
 
-images: release-bins ort tf-setup
+images: release-bins ort tf-setup ## build the operator and serving images (buildah) and import them into the cluster
 	@BERTH_CLUSTER_DIR=$(CLUSTER_DIR) BERTH_IMAGES_DIR=$(IMAGES_DIR) bash $(ROOT)/scripts/cluster/images.sh build
 
 # Everything runs against the cluster `make cluster-up` started, with the images of
 # `make images`: helm install/uninstall (only the CRD stays), RBAC for real, the e2e
 # suite on this ground (tests/, BERTH_E2E_KUBECONFIG), then helm uninstall.
 E2E_HOST_MODELS := $(CLUSTER_DIR)/volumes/models
-e2e-cluster: k8s-tools models operator-fault-models
+e2e-cluster: k8s-tools models operator-fault-models ## helm install, RBAC, namespaced mode, the e2e suite and the differential test on the real cluster
 	@set -euo pipefail; export KUBECONFIG=$(CLUSTER_KUBECONFIG); \
 	test -f $(CLUSTER_KUBECONFIG) && $(PKG_TOOLS)/kubectl get --raw /readyz >/dev/null 2>&1 \
 	  || { echo "e2e-cluster: no cluster is running: make cluster-tools cluster-up images"; exit 1; }; \

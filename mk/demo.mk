@@ -10,8 +10,8 @@
 
 .PHONY: demo demo-down
 
-demo:
+demo: ## the walkthrough of docs/demo.md on berth-local
 	@CACHE=$(CACHE) CARGO=$(CARGO) MAKE=$(MAKE) KEEP=$(KEEP) bash $(ROOT)/scripts/demo.sh
 
-demo-down:
+demo-down: ## stop the demo
 	@CACHE=$(CACHE) bash $(ROOT)/scripts/demo.sh down

@@ -12,19 +12,16 @@ export BERTH_MODELS := $(CACHE)/models
 MODELS_PY := $(CACHE)/venv/bin/python
 
 .PHONY: venv ort models models-check
-venv:
+venv: ## the Python virtualenv for models and conformance clients
 	@CACHE=$(CACHE) bash $(ROOT)/scripts/setup-python.sh
 
-ort:
+ort: ## ONNX Runtime from the PyPI wheel into .cache/ort
 	@CACHE=$(CACHE) bash $(ROOT)/scripts/fetch-ort.sh
 
-models: venv ort
+models: venv ort ## the Python venv, ONNX Runtime and the model repositories (cached)
 	@CACHE=$(CACHE) bash $(ROOT)/scripts/make_model_repos.sh
 
-models-check: models
+models-check: models ## numpy vs onnxruntime on every model, MiniLM ranking, references up to date
 	@$(MODELS_PY) $(ROOT)/scripts/build_bert_onnx.py check --models $(CACHE)/models
-
-# Rust tests (berth-serve) load these models and the ONNX Runtime library.
-unit: models
 
 TEST_TARGETS += models-check

@@ -37,32 +37,32 @@ TEST_TARGETS += packaging-test
         $(PACKAGING_TESTS)
 
 # kubectl, helm, promtool, lua and the kubernetes-validate venv (cached; fast when present).
-k8s-tools:
+k8s-tools: ## kubectl, helm 4 and 3, promtool, lua, kubernetes-validate (the one tool fetcher; cached)
 	@$(ROOT)/scripts/fetch-k8s-tools.sh
 
-packaging-test: $(PACKAGING_TESTS)
+packaging-test: $(PACKAGING_TESTS) ## every packaging check
 	@echo "packaging-test: all packaging checks passed"
 
-packaging-gen: dashboard chart-files chart-crds argocd-cm install-yaml
+packaging-gen: dashboard chart-files chart-crds argocd-cm install-yaml ## every packaging generator, in order
 
 # ---- generators -------------------------------------------------------------
 
-chart-crds:
+chart-crds: ## copy crds/ into the chart
 	@if [ -f $(CRD_SRC) ]; then mkdir -p $(CHART)/crds && cp $(CRD_SRC) $(CHART_CRD) && \
 	  echo "chart-crds: copied $(CRD_SRC:$(ROOT)/%=%) into the chart"; \
 	else echo "chart-crds: $(CRD_SRC:$(ROOT)/%=%) does not exist yet (run 'make crds')"; fi
 
-chart-files:
+chart-files: ## copy the alert rules and the dashboard into the chart
 	@mkdir -p $(CHART)/files
 	@cp $(ROOT)/deploy/prometheus/berth-alerts.yaml $(CHART)/files/berth-alerts.yaml
 	@cp $(ROOT)/deploy/grafana/berth-dashboard.json $(CHART)/files/berth-dashboard.json
 	@echo "chart-files: copied the alert rules and the dashboard into the chart"
 
-dashboard:
+dashboard: ## generate deploy/grafana/berth-dashboard.json
 	@python3 $(PKG_SCRIPTS)/gen-dashboard.py $(ROOT)/deploy/grafana/berth-dashboard.json
 	@echo "dashboard: wrote deploy/grafana/berth-dashboard.json"
 
-argocd-cm:
+argocd-cm: ## generate deploy/argocd/argocd-cm.yaml from the Lua scripts
 	@python3 $(PKG_SCRIPTS)/gen-argocd-cm.py $(ROOT) $(ROOT)/deploy/argocd/argocd-cm.yaml
 	@echo "argocd-cm: wrote deploy/argocd/argocd-cm.yaml"
 
@@ -78,14 +78,14 @@ define render-install
   $(HELM) template berth $(CHART) --namespace $(INSTALL_NS) --include-crds; }
 endef
 
-install-yaml: k8s-tools
+install-yaml: k8s-tools ## render deploy/install.yaml from the chart
 	@$(render-install) > $(ROOT)/deploy/install.yaml.tmp && mv $(ROOT)/deploy/install.yaml.tmp $(ROOT)/deploy/install.yaml
 	@echo "install-yaml: wrote deploy/install.yaml"
 
 # ---- tests ----------------------------------------------------------------------
 
 # With Helm 4 and Helm 3.
-chart-lint: k8s-tools
+chart-lint: k8s-tools ## helm lint with Helm 4 and Helm 3
 	@set -euo pipefail; for h in $(HELM) $(HELM3); do \
 	  echo "chart-lint: $$($$h version --short)"; \
 	  $$h lint --strict --quiet $(CHART); \
@@ -96,7 +96,7 @@ chart-lint: k8s-tools
 # Renders the chart with default values, with every optional feature on, and in the
 # other modes, and validates every object (built-in kinds against Kubernetes $(KUBE_VERSION)
 # with unknown fields rejected; custom kinds are skipped with a message).
-chart-template: k8s-tools
+chart-template: k8s-tools ## render the chart in every mode and validate every object
 	@set -euo pipefail; tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	echo "chart-template: default values"; \
 	$(HELM) template berth $(CHART) -n $(INSTALL_NS) --include-crds > $$tmp/default.yaml; \
@@ -117,7 +117,7 @@ chart-template: k8s-tools
 # A wrong value fails against values.schema.json at template, lint and install time,
 # with Helm 4 and Helm 3, and the error names the key (a regex: Helm 4 writes
 # /a/b, Helm 3 a.b). Helm 3's install --dry-run needs a cluster, so it runs with Helm 4 only.
-chart-schema: k8s-tools
+chart-schema: k8s-tools ## values.schema.json rejects bad values naming the key
 	@set -uo pipefail; fail=0; n=0; \
 	check() { key="$$1"; shift; \
 	  for h in $(HELM) $(HELM3); do for cmd in "template berth" "lint --strict" "install berth --dry-run=client"; do \
@@ -136,7 +136,7 @@ chart-schema: k8s-tools
 	[ $$fail -eq 0 ] && echo "chart-schema: $$n wrong-value runs failed naming the key (template, lint and install --dry-run=client with helm 4; template and lint with helm 3)"; \
 	exit $$fail
 
-chart-package: k8s-tools
+chart-package: k8s-tools ## helm package, and what the package holds
 	@set -euo pipefail; tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	$(HELM) package $(CHART) -d $$tmp >/dev/null; \
 	files=$$(tar -tzf $$tmp/berth-*.tgz); \
@@ -145,50 +145,50 @@ chart-package: k8s-tools
 	if grep -q '^berth/ci/' <<<"$$files"; then echo "chart-package: ci/ leaked into the package"; exit 1; fi; \
 	echo "chart-package: ok ($$(basename $$tmp/berth-*.tgz), $$(wc -l <<<"$$files") files)"
 
-argocd-lua: k8s-tools
+argocd-lua: k8s-tools ## the Argo CD health checks and actions in Lua 5.1 and 5.4
 	@set -e; for l in $(LUA_INTERPRETERS); do $(PKG_PY) $(PKG_SCRIPTS)/test-argocd.py $(ROOT) $$(command -v $$l); done
 	@$(VALIDATE) --objects-only-first $(ROOT)/deploy/argocd/testdata/*.yaml
 
-alerts-check: k8s-tools
+alerts-check: k8s-tools ## promtool checks the alert rules; they use only metrics in deploy/metrics.txt
 	@$(PROMTOOL) check rules $(ROOT)/deploy/prometheus/berth-alerts.yaml
 	@cd $(ROOT)/deploy/prometheus && $(PROMTOOL) test rules berth-alerts.test.yaml
 	@python3 $(PKG_SCRIPTS)/check-metrics.py $(ROOT) $(ROOT)/deploy/prometheus/berth-alerts.yaml
 
-dashboard-check:
+dashboard-check: ## the dashboard uses only metrics in deploy/metrics.txt
 	@python3 -m json.tool $(ROOT)/deploy/grafana/berth-dashboard.json > /dev/null
 	@python3 $(PKG_SCRIPTS)/check-dashboard.py $(ROOT)/deploy/grafana/berth-dashboard.json
 	@python3 $(PKG_SCRIPTS)/check-metrics.py $(ROOT) $(ROOT)/deploy/grafana/berth-dashboard.json
 
 # The examples are valid objects: Secrets etc. against Kubernetes, BertModels against the CRD.
-examples-check: k8s-tools
+examples-check: k8s-tools ## the examples are valid objects (BertModels against the CRD)
 	@$(VALIDATE) $(ROOT)/deploy/examples/*.yaml
 
-install-drift: k8s-tools
+install-drift: k8s-tools ## fail when deploy/install.yaml differs from the chart
 	@set -euo pipefail; tmp=$$(mktemp); trap 'rm -f $$tmp' EXIT; $(render-install) > $$tmp; \
 	if ! diff -u $(ROOT)/deploy/install.yaml $$tmp; then \
 	  echo "install-drift: deploy/install.yaml is out of date: run 'make install-yaml' and commit"; exit 1; fi; \
 	echo "install-drift: deploy/install.yaml matches the chart"
 
-chart-crd-drift:
+chart-crd-drift: ## fail when the chart's CRD differs from crds/
 	@if [ ! -f $(CRD_SRC) ]; then echo "chart-crd-drift: SKIP: $(CRD_SRC:$(ROOT)/%=%) does not exist yet"; \
 	elif ! diff -u $(CRD_SRC) $(CHART_CRD); then \
 	  echo "chart-crd-drift: charts/berth/crds/ differs from crds/: run 'make chart-crds install-yaml' and commit"; exit 1; \
 	else echo "chart-crd-drift: the chart's CRD matches crds/"; fi
 
-chart-files-drift:
+chart-files-drift: ## fail when the chart's alerts or dashboard differ from deploy/
 	@rc=0; for f in prometheus/berth-alerts.yaml grafana/berth-dashboard.json; do \
 	  if ! diff -u $(ROOT)/deploy/$$f $(CHART)/files/$$(basename $$f); then rc=1; fi; done; \
 	if [ $$rc -ne 0 ]; then echo "chart-files-drift: charts/berth/files/ is out of date: run 'make chart-files install-yaml' and commit"; exit 1; fi; \
 	echo "chart-files-drift: the chart's alerts and dashboard match deploy/"
 
-argocd-cm-drift:
+argocd-cm-drift: ## fail when argocd-cm.yaml differs from the Lua scripts
 	@set -euo pipefail; tmp=$$(mktemp); trap 'rm -f $$tmp' EXIT; \
 	python3 $(PKG_SCRIPTS)/gen-argocd-cm.py $(ROOT) $$tmp; \
 	if ! diff -u $(ROOT)/deploy/argocd/argocd-cm.yaml $$tmp; then \
 	  echo "argocd-cm-drift: deploy/argocd/argocd-cm.yaml is out of date: run 'make argocd-cm' and commit"; exit 1; fi; \
 	echo "argocd-cm-drift: argocd-cm.yaml matches the Lua scripts"
 
-dashboard-drift:
+dashboard-drift: ## fail when the dashboard differs from its generator
 	@set -euo pipefail; tmp=$$(mktemp); trap 'rm -f $$tmp' EXIT; \
 	python3 $(PKG_SCRIPTS)/gen-dashboard.py $$tmp; \
 	if ! diff -q $(ROOT)/deploy/grafana/berth-dashboard.json $$tmp >/dev/null; then \
@@ -201,7 +201,7 @@ dashboard-drift:
 # keeps the promises every Dockerfile makes.
 .PHONY: dockerfile-check
 
-dockerfile-check:
+dockerfile-check: ## the Dockerfiles name binaries and paths that exist
 	@rc=0; for f in $(ROOT)/deploy/docker/Dockerfile.*; do n=$$(basename $$f); \
 	  grep -q '^USER 65532:65532$$' $$f || { echo "FAIL $$n: no 'USER 65532:65532' (non-root, as the chart expects)"; rc=1; }; \
 	  grep -Eq '^(ARG BASE_IMAGE=|FROM ).*:(latest)?$$' $$f && { echo "FAIL $$n: unpinned base image"; rc=1; }; \
@@ -210,12 +210,12 @@ dockerfile-check:
 
 # Opt-in: installs into the cluster BERTH_HELM_E2E_KUBECONFIG points at (SKIP without it).
 .PHONY: helm-e2e
-helm-e2e: k8s-tools
+helm-e2e: k8s-tools ## helm install/upgrade/uninstall of the chart on berth-local
 	@$(PKG_SCRIPTS)/helm-e2e.sh
 
 # The same against a fresh `berth local` cluster, as part of `make test`.
 .PHONY: helm-e2e-local
-helm-e2e-local: k8s-tools ort
+helm-e2e-local: k8s-tools ort ## helm-e2e against an already running berth-local
 	$(BUILD_ALL)
 	@CACHE=$(CACHE) $(PKG_SCRIPTS)/helm-e2e-local.sh
 

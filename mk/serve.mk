@@ -4,24 +4,25 @@
 #                           tritonclient conformance run
 #   make serve-conformance  NVIDIA tritonclient (HTTP + gRPC) against the real binary
 #   make serve-s3-source    versions from an S3 bucket (moto), see tests/py/s3_source.py
-# The Rust integration tests also run in `make unit` (they need `make models`).
+# The Rust integration tests that need the models are ignored by `make unit` and run
+# in `make model-tests`.
 
 SERVE_BIN := $(ROOT)/target/debug/berth-serve
 
 .PHONY: serve-build serve-test serve-conformance
-serve-build:
+serve-build: ## build every binary and test once
 	$(BUILD_ALL)
 
-serve-test: models
-	$(CARGO) test --locked -p berth-serve
+serve-test: models ## berth-serve's tests and the tritonclient conformance run
+	$(CARGO) test --locked -p berth-serve -- --include-ignored
 	$(MAKE) --no-print-directory serve-conformance
 
-serve-conformance: models serve-build
+serve-conformance: models serve-build ## NVIDIA tritonclient (HTTP + gRPC) against the real berth-serve
 	$(MODELS_PY) $(ROOT)/crates/berth-serve/tests/py/conformance.py --binary $(SERVE_BIN) --models $(BERTH_MODELS)
 
 # Versions from an object store: moto's S3 server (signature checks on), boto3 uploads.
 .PHONY: serve-s3-source
-serve-s3-source: models serve-build
+serve-s3-source: models serve-build ## versions from an S3 bucket (moto) served by berth-serve
 	$(MODELS_PY) $(ROOT)/crates/berth-serve/tests/py/s3_source.py --binary $(SERVE_BIN) --models $(BERTH_MODELS)
 
 TEST_TARGETS += serve-conformance serve-s3-source
@@ -29,7 +30,7 @@ TEST_TARGETS += serve-conformance serve-s3-source
 # make bench: berth-serve vs raw onnxruntime vs the KServe Python server (MiniLM,
 # concurrency 1/4/16, 128-token and short texts). BENCH_SECONDS per point (default 5).
 .PHONY: serve-bench
-serve-bench: models
+serve-bench: models ## berth-serve vs raw onnxruntime vs KServe (MiniLM)
 	@CACHE=$(CACHE) bash $(ROOT)/crates/berth-serve/benches/setup-kserve.sh
 	$(CARGO) bench --locked -p berth-serve --bench serve
 

@@ -8,7 +8,7 @@
 #                   minilm}/1), same weights as the ONNX models (scripts/tf/make-tf-models.sh)
 #   make tf-check   SavedModel vs onnxruntime vs reference/*.json, max abs diff < 1e-4
 #   make serve-tf-test  berth-serve's SavedModel backend tests alone (tests/tensorflow.rs);
-#                   they also run in `make unit`, which therefore needs tf-models
+#                   they are ignored by `make unit` and run in `make model-tests`
 # Every step is stamped on its inputs' hash: warm runs take milliseconds (tf-check ~5 s).
 #
 # berth-serve links TensorFlow at run time (dlopen), so it builds without any of this and
@@ -27,20 +27,17 @@ TF_ENV := PKG_CONFIG_PATH=$(CACHE)/tf/pkgconfig LD_LIBRARY_PATH=$(CACHE)/tf/lib 
 TF_RUN_ENV := TENSORFLOW_DIR=$(CACHE)/tf/lib TF_CPP_MIN_LOG_LEVEL=2
 
 .PHONY: tf-setup tf-models tf-check serve-tf-test
-tf-setup:
+tf-setup: ## the TensorFlow venv and C library (cached)
 	@CACHE=$(CACHE) bash $(ROOT)/scripts/tf/setup-tensorflow.sh
 
-tf-models: tf-setup
+tf-models: tf-setup ## SavedModel repositories under .cache/models-tf
 	@CACHE=$(CACHE) bash $(ROOT)/scripts/tf/make-tf-models.sh
 
-tf-check: tf-models models
+tf-check: tf-models models ## SavedModel vs onnxruntime vs the references
 	@TF_CPP_MIN_LOG_LEVEL=2 $(TF_PY) $(ROOT)/scripts/tf/export_savedmodel.py check \
 	  --tf $(CACHE)/models-tf --onnx $(CACHE)/models 2> >(grep -vE '$(TF_NOISE)' >&2)
 
 # The workspace build `make unit` uses (--workspace: the same features), so nothing
 # is rebuilt; the tests find .cache/tf/lib and .cache/models-tf themselves too.
-serve-tf-test: tf-models models
-	$(TF_RUN_ENV) $(CARGO) test --workspace --locked --test tensorflow
-
-# tests/tensorflow.rs runs in `make unit` and fails there when the SavedModels are missing.
-unit: tf-models
+serve-tf-test: tf-models models ## berth-serve's SavedModel tests alone
+	$(TF_RUN_ENV) $(CARGO) test --workspace --locked --test tensorflow -- --ignored

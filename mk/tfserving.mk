@@ -7,7 +7,7 @@
 # descriptors) runs in `make unit`.
 
 .PHONY: tfserving-conformance
-tfserving-conformance: tf-setup models serve-build
+tfserving-conformance: tf-setup models serve-build ## TF Serving's own Python client against berth-serve
 	@TF_CPP_MIN_LOG_LEVEL=2 $(TF_PY) $(ROOT)/crates/berth-serve/tests/py/tfserving_client.py \
 	  --binary $(SERVE_BIN) --models $(BERTH_MODELS) 2> >(grep -vE '$(TF_NOISE)' >&2)
 

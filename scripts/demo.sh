@@ -187,15 +187,15 @@ status_line() { # a one-line picture of the model, for error messages
 banner "Building: models, kubectl + helm, berth binaries ($PROFILE)"
 [ -n "$PY" ] || die "python3 is needed (the demo client uses only its standard library)"
 if [ "${DEMO_SKIP_BUILD:-0}" != 1 ]; then
-  info "make models apiserver-kubectl   (MiniLM ONNX, ONNX Runtime, kubectl, helm; cached)"
-  "$MAKE" -C "$ROOT" --no-print-directory CACHE="$CACHE" models apiserver-kubectl 2>&1 | indent
+  info "make models k8s-tools   (MiniLM ONNX, ONNX Runtime, kubectl, helm; cached)"
+  "$MAKE" -C "$ROOT" --no-print-directory CACHE="$CACHE" models k8s-tools 2>&1 | indent
   info "cargo build ${CARGO_PROFILE[*]} -p berth-local -p berth-operator -p berth-serve -p kubectl-berth"
   "$CARGO" build --locked "${CARGO_PROFILE[@]}" -p berth-local -p berth-operator -p berth-serve -p kubectl-berth 2>&1 | indent
 fi
 for f in "$BIN/berth" "$BIN/berth-operator" "$BIN/berth-serve" "$BIN/kubectl-berth"; do
   [ -x "$f" ] || die "$f is missing (cargo build ${CARGO_PROFILE[*]} -p berth-local -p berth-operator -p berth-serve -p kubectl-berth)"
 done
-[ -x "$KUBECTL" ] || die "$KUBECTL is missing (make apiserver-kubectl)"
+[ -x "$KUBECTL" ] || die "$KUBECTL is missing (make k8s-tools)"
 [ -x "$HELM" ] || die "$HELM is missing (scripts/fetch-k8s-tools.sh)"
 ORT="$CACHE/ort/libonnxruntime.so"
 [ -e "$ORT" ] || die "$ORT is missing (make ort)"

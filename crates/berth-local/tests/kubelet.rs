@@ -261,6 +261,7 @@ async fn failing_liveness_probe_restarts_and_readiness_gates_ready() {
     c.stop().await;
 }
 
+#[ignore = "needs kubectl: make k8s-tools"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_pod_clients_reach_the_api_server_through_kubeconfig() {
     assert!(support::kubectl().exists(), "kubectl missing: run `make k8s-tools`");

@@ -146,6 +146,7 @@ async fn rolling_update_honours_max_surge_and_max_unavailable() {
     c.stop().await;
 }
 
+#[ignore = "needs kubectl: make k8s-tools"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_rollout_status_succeeds() {
     let kubectl = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/k8s-tools/kubectl");

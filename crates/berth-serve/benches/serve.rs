@@ -17,6 +17,10 @@
 //! berth-serve's command line (several `;`-separated sets run one after another).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+// The one launcher of the real binary, shared with the integration tests.
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -34,14 +38,6 @@ type BodyOf = Arc<dyn Fn(usize) -> Value + Send + Sync>;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn models() -> PathBuf {
-    std::env::var_os("BERTH_MODELS").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/models"))
-}
-
-fn ort_lib() -> PathBuf {
-    std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from).unwrap_or_else(|| root().join(".cache/ort/libonnxruntime.so"))
 }
 
 fn seconds() -> f64 {
@@ -106,7 +102,7 @@ fn raw_ort(env: &ort::environment::Environment, len: usize) -> (f64, usize) {
         .unwrap()
         .with_inter_threads(1)
         .unwrap()
-        .commit_from_file(models().join("minilm/1/model.onnx"))
+        .commit_from_file(common::models_dir().join("minilm/1/model.onnx"))
         .unwrap();
     let mut best = (0.0, 1);
     for batch in [1usize, 2, 4, 8, 16, 32] {
@@ -203,22 +199,15 @@ fn wait_ready(url: &str) {
     });
 }
 
-fn start_berth(extra: &[String]) -> (Proc, String) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_berth-serve"))
-        .args(["--model_name=minilm", "--host=127.0.0.1", "--port=0", "--log-format=json"])
-        .arg(format!("--model_base_path={}", models().join("minilm").display()))
-        .arg(format!("--rest_api_port={port}"))
-        .arg(format!("--ort_library={}", ort_lib().display()))
-        .arg(format!("--threads={}", threads()))
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    wait_ready(&format!("{base}/v2/health/ready"));
-    (Proc(child), format!("{base}/v2/models/minilm/infer"))
+fn start_berth(extra: &[String]) -> (common::Server, String) {
+    let mut args = vec!["--log-format=json".to_string(), format!("--threads={}", threads())];
+    args.extend(extra.iter().cloned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server =
+        common::Server::start_with_env("minilm", &common::models_dir().join("minilm"), &args, &[("RUST_LOG", "warn")]);
+    wait_ready(&server.url("/v2/health/ready"));
+    let infer = server.url("/v2/models/minilm/infer");
+    (server, infer)
 }
 
 /// KServe's Python server with a custom onnxruntime model; None when the
@@ -231,7 +220,7 @@ fn start_kserve(workers: usize, ort_threads: usize) -> Option<(Proc, String)> {
     let port = free_port();
     let child = Command::new(python)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/kserve_minilm.py"))
-        .arg(format!("--model_dir={}", models().join("minilm/1").display()))
+        .arg(format!("--model_dir={}", common::models_dir().join("minilm/1").display()))
         .arg(format!("--http_port={port}"))
         .arg(format!("--grpc_port={}", free_port()))
         .arg(format!("--workers={workers}"))
@@ -278,8 +267,11 @@ fn summarise(points: &[Point]) -> Summary {
     }
 }
 
+/// A running server of either kind, stopped when dropped.
+type Running = Box<dyn std::any::Any>;
+
 /// Every server setup of one workload, started once and kept up for all rounds.
-fn start_servers() -> Vec<(String, Proc, String)> {
+fn start_servers() -> Vec<(String, Running, String)> {
     let mut servers = Vec::new();
     if env_or("BENCH_KSERVE", "1") != "0" {
         for (label, workers, ort_threads) in [("KServe 1 worker", 1, threads()), ("KServe 2 workers x 1 thread", 2, 1)]
@@ -290,25 +282,25 @@ fn start_servers() -> Vec<(String, Proc, String)> {
                 );
                 break;
             };
-            servers.push((label.to_string(), proc, url));
+            servers.push((label.to_string(), Box::new(proc) as Running, url));
         }
     }
     for extra in berth_arg_sets() {
         let label =
             if extra.is_empty() { "berth-serve".to_string() } else { format!("berth-serve {}", extra.join(" ")) };
-        let (proc, url) = start_berth(&extra);
-        servers.push((label, proc, url));
+        let (server, url) = start_berth(&extra);
+        servers.push((label, Box::new(server) as Running, url));
     }
     servers
 }
 
 fn main() {
     std::fs::create_dir_all(root().join("target/bench")).unwrap();
-    if !models().join("minilm/1/model.onnx").is_file() {
-        eprintln!("bench: no MiniLM under {} (run `make models`)", models().display());
+    if !common::models_dir().join("minilm/1/model.onnx").is_file() {
+        eprintln!("bench: no MiniLM under {} (run `make models`)", common::models_dir().display());
         std::process::exit(1);
     }
-    let env = ort::init_from(ort_lib()).unwrap().with_name("bench").build().unwrap();
+    let env = ort::init_from(common::ort_library()).unwrap().with_name("bench").build().unwrap();
     let long = long_text();
     let shorts = short_texts();
     let workloads: Vec<(&str, BodyOf, usize)> = vec![

@@ -46,11 +46,10 @@ fn raw_text_request(model: &str, version: &str, texts: &[&str]) -> ModelInferReq
     }
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_health_metadata_and_reference_embeddings() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let server = Server::start("tiny", &models_dir().join("tiny"), &["--model_version_policy=all"]);
     let http = reqwest::Client::new();
     server.wait_for(&http, "/v2/models/tiny/versions/1/ready", |s, _| s == 200).await;
@@ -120,11 +119,10 @@ async fn grpc_health_metadata_and_reference_embeddings() {
     assert!(max_abs_diff(&raw_f32(&resp.raw_output_contents[0]), &want[0]) < 1e-4);
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_classifier_labels() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let server = Server::start("sentiment", &models_dir().join("tiny-classifier"), &[]);
     server.wait_ready(&reqwest::Client::new()).await;
     let mut client = connect(&server).await;
@@ -138,11 +136,10 @@ async fn grpc_classifier_labels() {
     assert_eq!(&raw[4..4 + first_len], b"NEGATIVE");
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_bad_inputs_get_status_codes() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let server = Server::start("tiny", &models_dir().join("tiny"), &["--max_request_bytes=4096"]);
     server.wait_ready(&reqwest::Client::new()).await;
     let mut client = connect(&server).await;
@@ -232,11 +229,10 @@ async fn grpc_bad_inputs_get_status_codes() {
     assert!(client.model_infer(raw_text_request("tiny", "", &["ok"])).await.is_ok());
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn grpc_overload_is_resource_exhausted() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let server = start_overloadable(&reqwest::Client::new()).await;
     let client = connect(&server).await;
     let long = long_text();

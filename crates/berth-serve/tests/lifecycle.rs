@@ -9,11 +9,10 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hot_swap_under_load_loses_no_request() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let base = tempfile::tempdir().unwrap();
     copy_version(&models_dir().join("tiny/1"), &base.path().join("1"));
     let server = Server::start("tiny", base.path(), &["--file_system_poll_wait_seconds=0.1"]);
@@ -40,11 +39,10 @@ async fn hot_swap_under_load_loses_no_request() {
     assert!(resp["error"].as_str().unwrap().contains("END"), "{resp}");
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_versions_are_reported_and_never_served() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let base = tempfile::tempdir().unwrap();
     copy_version(&models_dir().join("tiny/1"), &base.path().join("1"));
     let server =
@@ -115,11 +113,10 @@ async fn broken_versions_are_reported_and_never_served() {
         .await;
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_with_only_a_broken_version_is_not_ready() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let base = tempfile::tempdir().unwrap();
     copy_version(&models_dir().join("tiny/1"), &base.path().join("1"));
     std::fs::write(base.path().join("1/config.json"), "{broken").unwrap();
@@ -133,11 +130,10 @@ async fn a_model_with_only_a_broken_version_is_not_ready() {
     assert_eq!(r.status().as_u16(), 503);
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_turns_readiness_off_and_drains_in_flight_requests() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let mut server =
         Server::start("minilm", &models_dir().join("minilm"), &["--drain_grace_seconds=1", "--max_batch_size=4"]);
     let client = reqwest::Client::new();

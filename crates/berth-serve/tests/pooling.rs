@@ -68,11 +68,10 @@ async fn embeddings(server: &Server, client: &reqwest::Client, version: &str) ->
     rows_of(&resp, "embedding")
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cls_pooling_from_the_directory_or_the_flag_matches_onnx_runtime() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let tiny = models_dir().join("tiny/1");
     let expected = onnx_runtime_cls_and_mean(&tiny);
     let base = tempfile::tempdir().unwrap();
@@ -122,12 +121,11 @@ async fn cls_pooling_from_the_directory_or_the_flag_matches_onnx_runtime() {
     }
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 /// `--task` (the BertModel's `spec.task`) is checked against what the version is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_of_another_task_than_configured_never_serves() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let client = reqwest::Client::new();
     let server = Server::start("tiny", &models_dir().join("tiny"), &["--task=classification"]);
     let status = server
@@ -145,14 +143,13 @@ async fn a_version_of_another_task_than_configured_never_serves() {
     assert_eq!(code, 200, "{body}");
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 /// A snapshot of a sentence-transformers repository from the HuggingFace Hub, as it
 /// is: the graph under `onnx/`, `modules.json` with Pooling and Normalize, no
 /// manifest. It serves the mean-pooled, L2-normalised embeddings the library gives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_snapshot_serves_as_it_is() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let minilm = models_dir().join("minilm/1");
     let base = tempfile::tempdir().unwrap();
     let version = base.path().join("1");

@@ -8,11 +8,10 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiny_embeddings_match_onnx_runtime_for_texts_and_ids() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let reference = reference("tiny");
     let server = Server::start("tiny", &models_dir().join("tiny"), &["--model_version_policy=all"]);
     let client = reqwest::Client::new();
@@ -66,11 +65,10 @@ async fn tiny_embeddings_match_onnx_runtime_for_texts_and_ids() {
     assert_eq!(status, 404);
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn minilm_matches_reference_and_ranks_paraphrases() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let reference = reference("minilm");
     let server = Server::start("minilm", &models_dir().join("minilm"), &[]);
     let client = reqwest::Client::new();
@@ -99,11 +97,10 @@ async fn minilm_matches_reference_and_ranks_paraphrases() {
     }
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classifier_gives_reference_probabilities_and_labels() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let reference = reference("tiny-classifier");
     let server = Server::start("sentiment", &models_dir().join("tiny-classifier"), &[]);
     let client = reqwest::Client::new();
@@ -133,11 +130,10 @@ async fn classifier_gives_reference_probabilities_and_labels() {
     assert_eq!(meta["outputs"][0]["shape"], json!([-1, 2]));
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_metadata_status_and_metrics() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let server = Server::start("tiny", &models_dir().join("tiny"), &[]);
     let client = reqwest::Client::new();
     server.wait_ready(&client).await;
@@ -189,11 +185,10 @@ async fn health_metadata_status_and_metrics() {
     }
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_input_gets_a_clear_4xx() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let server = Server::start("tiny", &models_dir().join("tiny"), &["--max_request_bytes=4096"]);
     let client = reqwest::Client::new();
     server.wait_ready(&client).await;
@@ -236,11 +231,10 @@ async fn every_bad_input_gets_a_clear_4xx() {
     assert!(!server.log_text().contains("panicked"));
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn long_inputs_are_truncated_and_reported_or_rejected() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let long = "word ".repeat(40);
     let client = reqwest::Client::new();
 
@@ -262,11 +256,10 @@ async fn long_inputs_are_truncated_and_reported_or_rejected() {
     assert!(message.contains("input 1") && message.contains("42 tokens") && message.contains("16"), "{message}");
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_queue_answers_429_at_once() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let client = reqwest::Client::new();
     let server = start_overloadable(&client).await;
     let long = long_text();

@@ -6,12 +6,12 @@
 //! Needs `make tf-models` (SavedModels under `.cache/models-tf`, the TensorFlow
 //! C library under `.cache/tf/lib`) besides `make models`. The server finds the
 //! library through TENSORFLOW_DIR, which these tests set from the checkout's
-//! cache when it is not set already, so plain `cargo test` runs them too.
+//! cache when it is not set already. They are ignored by a plain `cargo test`;
+//! `make test` (`make model-tests`) runs them with `--ignored`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -34,11 +34,9 @@ fn tf_lib_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/tf/lib"))
 }
 
-/// True when the ONNX models, the SavedModels and the TensorFlow library are
-/// there. When they are not, the test fails under CI or make (which set `CI` /
-/// `BERTH_MODELS_TF`), and otherwise says loudly that it skipped.
-fn have_tf() -> bool {
-    let required = std::env::var_os("CI").is_some() || std::env::var_os("BERTH_MODELS_TF").is_some();
+/// Fails with what to do when the ONNX models, the SavedModels or the TensorFlow
+/// library are missing (these tests are ignored unless run with `--ignored`).
+fn require_tf() {
     let missing: Vec<String> = [
         models_dir().join("tiny/1/model.onnx"),
         ort_library(),
@@ -49,16 +47,7 @@ fn have_tf() -> bool {
     .filter(|p| !p.exists())
     .map(|p| p.display().to_string())
     .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(!required, "missing {missing:?}: run `make models tf-models`");
-    // Straight to stderr: the test harness captures eprintln! of passing tests.
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n*** SKIPPED: the TensorFlow tests need {missing:?}; run `make models tf-models` ***\n"
-    );
-    false
+    assert!(missing.is_empty(), "missing {missing:?}: run `make models tf-models`");
 }
 
 fn start(name: &str, base: &Path, extra: &[&str]) -> Server {
@@ -98,13 +87,12 @@ fn max_diff(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
     a.iter().zip(b).map(|(x, y)| max_abs_diff(x, y)).fold(0.0, f64::max)
 }
 
+#[ignore = "needs `make models tf-models` (SavedModels and libtensorflow in .cache)"]
 /// Version 1 is the ONNX model, version 2 the SavedModel of the same weights;
 /// both answer the same requests alike and like onnxruntime's reference.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn savedmodel_and_onnx_give_the_same_outputs() {
-    if !have_tf() {
-        return;
-    }
+    require_tf();
     for (model, output) in [("tiny", "embedding"), ("tiny-classifier", "probabilities"), ("minilm", "embedding")] {
         let base = tempfile::tempdir().unwrap();
         link(&models_dir().join(model).join("1"), &base.path().join("1"));
@@ -131,14 +119,13 @@ async fn savedmodel_and_onnx_give_the_same_outputs() {
     }
 }
 
+#[ignore = "needs `make models tf-models` (SavedModels and libtensorflow in .cache)"]
 /// SavedModel version 1 -> ONNX version 2 -> SavedModel version 3 (version 1's
 /// weights again), each swap under load: no request fails, and every version
 /// answers in turn.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hot_swap_between_savedmodel_and_onnx_loses_no_request() {
-    if !have_tf() {
-        return;
-    }
+    require_tf();
     let base = tempfile::tempdir().unwrap();
     copy_version(&models_tf_dir().join("tiny/1"), &base.path().join("1"));
     let server = start("tiny", base.path(), &["--file_system_poll_wait_seconds=0.1"]);
@@ -180,15 +167,14 @@ fn error_of(list: &[Value], version: &str) -> String {
     entry["status"]["error_message"].as_str().unwrap().to_string()
 }
 
+#[ignore = "needs `make models tf-models` (SavedModels and libtensorflow in .cache)"]
 /// Broken SavedModel versions next to a good ONNX version 1: an unknown
 /// `--signature_name`, a signature that does not fit config.json's task, and a
 /// directory holding both formats. Each is a load error naming the problem,
 /// and traffic stays on version 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn savedmodel_with_a_wrong_signature_never_takes_traffic() {
-    if !have_tf() {
-        return;
-    }
+    require_tf();
     // An unknown signature name.
     let base = tempfile::tempdir().unwrap();
     link(&models_dir().join("tiny/1"), &base.path().join("1"));

@@ -58,11 +58,10 @@ async fn tiny_server(client: &reqwest::Client) -> Server {
     server
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_predict_in_every_form_matches_onnx_runtime() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let client = reqwest::Client::new();
     let server = tiny_server(&client).await;
     let reference = reference("tiny");
@@ -113,11 +112,10 @@ async fn rest_predict_in_every_form_matches_onnx_runtime() {
     assert_eq!((status, resp["model_version"].as_str()), (200, Some("2")));
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_errors_have_tf_serving_codes_and_bodies() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let client = reqwest::Client::new();
     let server = tiny_server(&client).await;
     let cases: [(&str, Option<&str>, u16, &str); 17] = [
@@ -168,11 +166,10 @@ async fn rest_errors_have_tf_serving_codes_and_bodies() {
     }
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_status_and_metadata() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let client = reqwest::Client::new();
     let server = tiny_server(&client).await;
     let get = |path: &str| call(&client, server.url(path), None);
@@ -209,11 +206,10 @@ async fn rest_status_and_metadata() {
     assert_eq!((status, meta["model_spec"]["version"].as_str()), (200, Some("1")));
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_classify_and_predict_on_a_classifier() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let client = reqwest::Client::new();
     let server = Server::start("sentiment", &models_dir().join("tiny-classifier"), &[]);
     server.wait_ready(&client).await;
@@ -314,11 +310,10 @@ fn code_and_message<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Sta
     (e.code(), e.message().to_string())
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_predict_metadata_and_status() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let client = reqwest::Client::new();
     let server = tiny_server(&client).await;
     let channel = Channel::from_shared(server.grpc.clone()).unwrap().connect().await.unwrap();
@@ -454,11 +449,10 @@ fn examples(texts: &[String]) -> Input {
     Input { kind: Some(input::Kind::ExampleList(ExampleList { examples: texts.iter().map(example).collect() })) }
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_classify_and_load_errors_in_status() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     // Version 1 is the classifier, version 2 is broken.
     let base = tempfile::tempdir().unwrap();
     copy_version(&models_dir().join("tiny-classifier/1"), &base.path().join("1"));
@@ -518,11 +512,10 @@ async fn grpc_classify_and_load_errors_in_status() {
     assert!(msg.contains("Specific(sentiment, 2)") && msg.contains("END"), "{msg}");
 }
 
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn overload_is_429_and_resource_exhausted() {
-    if !have_models() {
-        return;
-    }
+    require_models();
     let client = reqwest::Client::new();
     let server = start_overloadable(&client).await;
     let texts = vec![long_text(); 4];
