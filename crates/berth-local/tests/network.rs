@@ -14,16 +14,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use serde_json::json;
-use support::{TestCluster, obj, wait_for};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn http_get(addr: String) -> Option<String> {
-    let mut s = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&addr)).await.ok()?.ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").await.ok()?;
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await.ok()?.ok()?;
-    Some(String::from_utf8_lossy(&buf).into_owned())
-}
+use support::{TestCluster, berth, http_get, obj, wait_for};
 
 fn ip_output(args: &[&str]) -> String {
     let out = Command::new("ip").args(args).output().unwrap_or_else(|e| panic!("ip {args:?}: {e}"));
@@ -151,16 +142,6 @@ async fn without_network_namespaces_pods_get_loopback_addresses() {
     let names = berth_local::network::Names::for_state_dir(c.dir.path());
     assert!(!ip_output(&["-o", "link", "show"]).contains(&names.bridge()), "no bridge without namespaces");
     c.stop().await;
-}
-
-fn berth(dir: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(args)
-        .env("BERTH_LOCAL_DIR", dir)
-        .output()
-        .unwrap_or_else(|e| panic!("running berth: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), text)
 }
 
 /// A daemon killed with SIGKILL leaves its bridge and namespaces; `down`

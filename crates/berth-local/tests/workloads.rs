@@ -10,8 +10,7 @@ use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use support::{TestCluster, obj, wait_for, web_deployment};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::{TestCluster, http_get, obj, wait_for, web_deployment};
 
 fn pod_ready(p: &Pod) -> bool {
     p.metadata.deletion_timestamp.is_none()
@@ -31,14 +30,6 @@ async fn rolled_out(api: &Api<Deployment>, name: &str, replicas: i32) -> Option<
         && s.available_replicas == Some(replicas)
         && progressing.reason.as_deref() == Some("NewReplicaSetAvailable"))
     .then_some(d)
-}
-
-async fn http_get(addr: String) -> Option<String> {
-    let mut s = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&addr)).await.ok()?.ok()?;
-    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").await.ok()?;
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await.ok()?.ok()?;
-    Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub async fn server() -> (ApiServerHandle, Client) {
     server_with_log(10_000).await
@@ -41,12 +41,10 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let start = Instant::now();
-    while start.elapsed() < within {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
+    berth_testkit::poll_until(within, || {
+        let check = f();
+        async move { check.await.then_some(()) }
+    })
+    .await
+    .is_some()
 }

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_apiserver::{ApiServerConfig, ApiServerHandle};
 use berth_local::cluster::{Components, PodNetworking, kubelet_config};
@@ -113,22 +113,28 @@ impl Drop for TestCluster {
     }
 }
 
-/// Polls `f` until it returns Some, or panics with `what` after `timeout`.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+pub use berth_testkit::eventually as wait_for;
+
+/// Runs the `berth` CLI with `BERTH_LOCAL_DIR=dir`; (success, stdout + stderr).
+pub fn berth(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .env("BERTH_LOCAL_DIR", dir)
+        .output()
+        .unwrap_or_else(|e| panic!("running berth: {e}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+/// `GET /` over plain HTTP/1.0 to `addr`; the whole answer, or None when the
+/// connection or the read fails or takes over two seconds.
+pub async fn http_get(addr: String) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&addr)).await.ok()?.ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").await.ok()?;
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await.ok()?.ok()?;
+    Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
 pub fn obj<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {

@@ -176,18 +176,14 @@ impl Server {
 
     /// Polls `path` until `ok(status, body)`; panics with the log after 60 s.
     pub async fn wait_for(&self, client: &reqwest::Client, path: &str, ok: impl Fn(u16, &Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(resp) = client.get(self.url(path)).send().await {
-                let status = resp.status().as_u16();
-                let body: Value = resp.json().await.unwrap_or(Value::Null);
-                if ok(status, &body) {
-                    return body;
-                }
-            }
-            assert!(Instant::now() < deadline, "timed out waiting on {path}; log:\n{}", self.log_text());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let answer = berth_testkit::poll_until(Duration::from_secs(60), || async {
+            let resp = client.get(self.url(path)).send().await.ok()?;
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            ok(status, &body).then_some(body)
+        })
+        .await;
+        answer.unwrap_or_else(|| panic!("timed out waiting on {path}; log:\n{}", self.log_text()))
     }
 
     /// Sends SIGTERM (the way Kubernetes stops a pod).
