@@ -6,26 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use berth_operator::build::BuildConfig;
+use berth_operator::build::{BuildConfig, Children};
 use berth_operator::controller::{self, Context, Metrics};
-use berth_operator::ops::http::{self, Health};
-use berth_operator::ops::leader::{LeaderElector, LeaseConfig};
-use clap::{Parser, Subcommand, ValueEnum};
-use futures::FutureExt;
+use berth_operator::ops::election;
+use berth_operator::ops::leader::LeaseConfig;
+use berth_runtime::{Health, LogFormat, Stop, health};
+use clap::{Parser, Subcommand};
 use serde::Deserialize;
-use tokio::sync::watch;
 
 #[derive(Parser)]
 #[command(name = "berth-operator", version, about = "Berth: serve BERT models on Kubernetes with hot updates")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
 }
 
 #[derive(Subcommand)]
@@ -73,127 +66,41 @@ struct RunArgs {
     lease_seconds: u64,
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
-
-async fn signalled() {
-    #[cfg(unix)]
-    {
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
+impl RunArgs {
+    fn lease(&self, identity: &str) -> LeaseConfig {
+        LeaseConfig {
+            name: self.lease_name.clone(),
+            namespace: self.lease_namespace.clone(),
+            identity: identity.to_string(),
+            duration: Duration::from_secs(self.lease_seconds),
+            renew_every: Duration::from_secs((self.lease_seconds / 3).max(1)),
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
-    init_logging(args.log_format);
+    berth_runtime::init_logging(args.log_format, "info,kube=warn")?;
     let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
     let metrics = Arc::new(Metrics::new().context("registering metrics")?);
-    let health = Health::new(Arc::clone(&metrics));
-
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stop = {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        }
-        .boxed()
-        .shared()
-    };
-    {
-        let stop_tx = stop_tx.clone();
-        tokio::spawn(async move {
-            signalled().await;
-            tracing::info!("shutting down");
-            let _ = stop_tx.send(true);
-        });
-    }
-    let addr = http::serve(args.metrics_bind, Arc::clone(&health), stop.clone()).await?;
+    let health = Health::new(metrics.registry.clone());
+    let stop = Stop::on_signals();
+    let addr = health::serve(args.metrics_bind, Arc::clone(&health), stop.future()).await?;
     tracing::info!(%addr, "serving /healthz /readyz /metrics");
 
     let identity = args.identity.clone().unwrap_or_else(|| format!("berth-operator-{}", std::process::id()));
-    let elector = Arc::new(LeaderElector::new(
-        client.clone(),
-        LeaseConfig {
-            name: args.lease_name.clone(),
-            namespace: args.lease_namespace.clone(),
-            identity: identity.clone(),
-            duration: Duration::from_secs(args.lease_seconds),
-            renew_every: Duration::from_secs((args.lease_seconds / 3).max(1)),
+    let leadership = match args.no_leader_election {
+        true => None,
+        false => match election::lead(client.clone(), args.lease(&identity), &health, &stop).await {
+            Some(leadership) => Some(leadership),
+            None => return Ok(()), // stopped while standing by
         },
-    ));
-
-    if !args.no_leader_election {
-        // Stand by until we lead (or are told to stop).
-        loop {
-            match elector.try_acquire_or_renew().await {
-                Ok(true) => break,
-                Ok(false) => health.set_ready(true),
-                Err(e) => tracing::warn!(error = %e, "leader election"),
-            }
-            if *stop_rx.borrow() {
-                return Ok(());
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(elector.config().renew_every) => {}
-                _ = stop.clone() => return Ok(()),
-            }
-        }
-        tracing::info!(%identity, lease = %args.lease_name, "became the leader");
-        // Keep renewing; losing the lease stops this replica (it restarts as a candidate).
-        let elector = Arc::clone(&elector);
-        let stop_tx = stop_tx.clone();
-        let mut stop_rx = stop_rx.clone();
-        tokio::spawn(async move {
-            let mut last_renewal = tokio::time::Instant::now();
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(elector.config().renew_every) => {}
-                    _ = stop_rx.wait_for(|s| *s) => return,
-                }
-                match elector.try_acquire_or_renew().await {
-                    Ok(true) => last_renewal = tokio::time::Instant::now(),
-                    Ok(false) => {
-                        tracing::error!("lost the leader lease; stopping");
-                        let _ = stop_tx.send(true);
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "renewing the lease");
-                        if last_renewal.elapsed() >= elector.config().duration {
-                            tracing::error!("could not renew the leader lease in time; stopping");
-                            let _ = stop_tx.send(true);
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-    }
-
+    };
     health.set_ready(true);
-    let ctx =
-        Arc::new(Context::new(client, BuildConfig { serve_image: args.serve_image.clone() }, metrics, Some(identity)));
-    controller::run(ctx, args.namespaces.clone(), stop).await;
+    let ctx = Arc::new(Context::new(client, BuildConfig { serve_image: args.serve_image }, metrics, Some(identity)));
+    controller::run(ctx, args.namespaces, stop.future()).await;
     health.set_ready(false);
-    if !args.no_leader_election {
-        if let Err(e) = elector.release().await {
-            tracing::warn!(error = %e, "releasing the lease");
-        } else {
-            tracing::info!("released the leader lease");
-        }
+    if let Some(leadership) = leadership {
+        leadership.release().await;
     }
     Ok(())
 }
@@ -222,7 +129,7 @@ fn main() -> anyhow::Result<()> {
                 // Objects read from a file have no uid yet; the API server would assign one.
                 model.metadata.uid.get_or_insert_with(|| "00000000-0000-0000-0000-000000000000".into());
                 model.metadata.namespace.get_or_insert_with(|| "default".into());
-                for child in berth_operator::build::children(&model, &config)? {
+                for child in Children::build(&model, &config)?.to_values()? {
                     writeln!(out, "---")?;
                     out.write_all(serde_yaml::to_string(&child)?.as_bytes())?;
                 }

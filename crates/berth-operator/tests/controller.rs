@@ -33,11 +33,17 @@ struct Harness {
     metrics: Arc<Metrics>,
 }
 
-async fn harness() -> Harness {
+/// The local API server with the BertModel CRD.
+async fn api_server() -> (ApiServerHandle, Client) {
     let server = berth_apiserver::start(ApiServerConfig::default()).await.unwrap();
     let client = Client::try_from(server.kube_config()).unwrap();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     crds.create(&PostParams::default(), &berth_api::crd::crd()).await.unwrap();
+    (server, client)
+}
+
+async fn harness() -> Harness {
+    let (server, client) = api_server().await;
     let metrics = Arc::new(Metrics::new().unwrap());
     let ctx = Arc::new(Context::new(
         client.clone(),
@@ -240,5 +246,41 @@ async fn one_leader_at_a_time_and_release_hands_over() {
     let spec = lease.spec.unwrap();
     assert_eq!(spec.holder_identity.as_deref(), Some("b"));
     assert_eq!(spec.lease_transitions, Some(1));
+    server.shutdown().await.unwrap();
+}
+
+/// The status step's server-side apply, against the API server alone (no controller):
+/// a field the new status no longer has disappears, and the status has its own manager.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_fields_that_disappear_are_removed() {
+    use berth_api::BertModelStatus;
+    use berth_operator::controller::steps::status;
+    let (server, client) = api_server().await;
+    let api: Api<BertModel> = Api::namespaced(client.clone(), "default");
+    let m = model("s", json!({"version": "2", "source": {"uri": "file:///m"}, "replicas": 0}));
+    api.create(&PostParams::default(), &m).await.unwrap();
+
+    let canary = BertModelStatus {
+        stable_version: Some("1".into()),
+        canary_version: Some("2".into()),
+        canary_weight: Some(5.0),
+        ..BertModelStatus::default()
+    };
+    assert!(status::write(&api, "s", &BertModelStatus::default(), &canary).await.unwrap());
+    let stored = api.get("s").await.unwrap();
+    assert_eq!(stored.status.as_ref(), Some(&canary));
+    let managers: Vec<(Option<String>, Option<String>)> =
+        stored.metadata.managed_fields.unwrap_or_default().into_iter().map(|f| (f.manager, f.subresource)).collect();
+    assert!(managers.contains(&(Some(status::FIELD_MANAGER.into()), Some("status".into()))), "{managers:?}");
+
+    let promoted = BertModelStatus { stable_version: Some("2".into()), ..BertModelStatus::default() };
+    assert!(status::write(&api, "s", &canary, &promoted).await.unwrap());
+    let stored = api.get("s").await.unwrap().status.unwrap();
+    assert_eq!(stored, promoted);
+    assert_eq!((stored.canary_version, stored.canary_weight), (None, None));
+    // Equal: nothing is written.
+    let rv = api.get("s").await.unwrap().resource_version();
+    assert!(!status::write(&api, "s", &promoted, &promoted).await.unwrap());
+    assert_eq!(api.get("s").await.unwrap().resource_version(), rv);
     server.shutdown().await.unwrap();
 }

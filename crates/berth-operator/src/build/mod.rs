@@ -8,11 +8,19 @@ pub mod pdb;
 pub mod service;
 
 use std::collections::BTreeMap;
+use std::fmt::Debug;
 
 use berth_api::BertModel;
 use berth_api::labels::{MANAGED_BY_LABEL, MANAGER, selector_labels};
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 pub use deployment::deployment;
 pub use pdb::pod_disruption_budget;
@@ -37,25 +45,87 @@ impl BuildError {
     }
 }
 
-/// Every child of `model` as JSON, in the order they are applied.
-pub fn children(model: &BertModel, config: &BuildConfig) -> Result<Vec<serde_json::Value>, RenderError> {
-    let to = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(RenderError::Serialize);
-    Ok(vec![
-        to(serde_json::to_value(access::service_account(model)?))?,
-        to(serde_json::to_value(access::role(model)?))?,
-        to(serde_json::to_value(access::role_binding(model)?))?,
-        to(serde_json::to_value(service(model)?))?,
-        to(serde_json::to_value(pod_disruption_budget(model)?))?,
-        to(serde_json::to_value(deployment(model, config)?))?,
-    ])
+/// Declares [`Children`] and its kind list from one field list, so the struct, the
+/// kinds the controller `owns` and (by destructuring without `..`) the apply step and
+/// `render` cannot drift: a new field fails to compile until it is built and applied,
+/// and is watched as soon as it is declared.
+macro_rules! children {
+    ($($(#[$doc:meta])* $field:ident: $kind:ty),+ $(,)?) => {
+        /// Every object a BertModel owns, fields in the order they are applied.
+        #[derive(Debug, Clone)]
+        pub struct Children {
+            $($(#[$doc])* pub $field: $kind,)+
+        }
+
+        impl Children {
+            /// Folds `visitor.kind::<K>()` over the child kinds, in field order.
+            pub fn visit_kinds<V: KindVisitor>(visitor: V) -> V {
+                $(let visitor = visitor.kind::<$kind>();)+
+                visitor
+            }
+        }
+
+        $(impl ChildKind for $kind {})+
+    };
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RenderError {
-    #[error(transparent)]
-    Build(#[from] BuildError),
-    #[error("serialising a child: {0}")]
-    Serialize(serde_json::Error),
+children! {
+    service_account: ServiceAccount,
+    role: Role,
+    role_binding: RoleBinding,
+    service: Service,
+    /// The PodDisruptionBudget.
+    pdb: PodDisruptionBudget,
+    /// Last: the pods start once what they need (account, rights) exists.
+    deployment: Deployment,
+}
+
+/// What the controller needs of a child kind to apply and watch it; implemented by
+/// the kinds of `Children` only.
+pub trait ChildKind:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + k8s_openapi::Resource
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+/// Visits the child kinds by type (see [`Children::visit_kinds`]); by value, so a
+/// builder such as kube-runtime's `Controller` can be threaded through.
+pub trait KindVisitor: Sized {
+    fn kind<K: ChildKind>(self) -> Self;
+}
+
+impl Children {
+    /// The complete desired children of `model`.
+    pub fn build(model: &BertModel, config: &BuildConfig) -> Result<Self, BuildError> {
+        Ok(Self {
+            service_account: access::service_account(model)?,
+            role: access::role(model)?,
+            role_binding: access::role_binding(model)?,
+            service: service(model)?,
+            pdb: pod_disruption_budget(model)?,
+            deployment: deployment(model, config)?,
+        })
+    }
+
+    /// Every child as JSON, in the order they are applied (`berth-operator render`).
+    pub fn to_values(&self) -> Result<Vec<serde_json::Value>, serde_json::Error> {
+        let Self { service_account, role, role_binding, service, pdb, deployment } = self;
+        Ok(vec![
+            serde_json::to_value(service_account)?,
+            serde_json::to_value(role)?,
+            serde_json::to_value(role_binding)?,
+            serde_json::to_value(service)?,
+            serde_json::to_value(pdb)?,
+            serde_json::to_value(deployment)?,
+        ])
+    }
 }
 
 /// Name of the ServiceAccount, Role and RoleBinding of a model's pods.
@@ -84,6 +154,32 @@ pub fn child_meta(model: &BertModel, name: String) -> Result<ObjectMeta, BuildEr
         owner_references: Some(vec![owner(model)?]),
         ..ObjectMeta::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::testing::{SENTIMENT, model};
+
+    struct Kinds(Vec<&'static str>);
+
+    impl KindVisitor for Kinds {
+        fn kind<K: ChildKind>(mut self) -> Self {
+            self.0.push(<K as k8s_openapi::Resource>::KIND);
+            self
+        }
+    }
+
+    #[test]
+    fn the_kinds_visited_are_the_children_built() -> Result<(), Box<dyn std::error::Error>> {
+        let config = BuildConfig { serve_image: "img".into() };
+        let values = Children::build(&model(SENTIMENT), &config)?.to_values()?;
+        let built: Vec<&str> = values.iter().filter_map(|v| v["kind"].as_str()).collect();
+        let visited = Children::visit_kinds(Kinds(Vec::new()));
+        assert_eq!(built, visited.0);
+        assert_eq!(built, ["ServiceAccount", "Role", "RoleBinding", "Service", "PodDisruptionBudget", "Deployment"]);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

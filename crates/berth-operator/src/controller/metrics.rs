@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use prometheus::{Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 #[derive(Debug)]
 pub struct Metrics {
@@ -83,10 +83,9 @@ impl Metrics {
         }
     }
 
+    /// The text format `/metrics` serves.
     pub fn render(&self) -> String {
-        let mut buffer = Vec::new();
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
-        String::from_utf8_lossy(&buffer).into_owned()
+        berth_runtime::health::render(&self.registry)
     }
 }
 

@@ -1,4 +1,6 @@
-//! Running the operator: health and metrics endpoints, leader election.
+//! Running the operator: leader election on a Lease (the primitive in `leader`, the
+//! stand-by/renew/release cycle in `election`). Health endpoints, logging and signals
+//! are berth-runtime's, shared with the other binaries.
 
-pub mod http;
+pub mod election;
 pub mod leader;

@@ -1,20 +1,22 @@
-//! The observe step: the model's serving pods from the API, and each running pod's
-//! per-version report and counters over HTTP from its IP. A pod that does not answer
+//! Step 4, observe: the model's serving pods from the API, and each running pod's
+//! per-version report and counters over HTTP from its IP, plus the Deployment's
+//! rollout of its own template (from what apply returned). A pod that does not answer
 //! is observed as "no report" (it is starting, or crashed), never as an error.
 
 use std::time::Duration;
 
 use berth_api::labels::selector_string;
 use futures::future::join_all;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::ListParams;
 
 use crate::build::deployment::CONTAINER;
 use crate::build::service::HTTP_PORT;
-use crate::controller::error::ReconcileError;
-use crate::core::observe::{Observations, PodObservation};
+use crate::core::conditions::rolling_update;
 use crate::core::parse;
+use crate::core::{Observations, PodObservation};
 
 /// How long one pod may take to answer one poll.
 pub const POLL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -59,14 +61,39 @@ async fn fetch(http: &reqwest::Client, url: String) -> Option<Vec<u8>> {
     response.bytes().await.ok().map(|b| b.to_vec())
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("listing the serving pods: {0}")]
+pub struct ObserveError(#[source] pub kube::Error);
+
+/// Observe the pods of `model` (`replicas` as the spec asks) and its `deployment` as
+/// apply stored it.
+#[tracing::instrument(name = "observe", skip_all)]
 pub async fn observe(
     pods: &Api<Pod>,
     http: &reqwest::Client,
     model: &str,
+    replicas: i32,
+    deployment: &Deployment,
+) -> Result<Observations, ObserveError> {
+    let d_status = deployment.status.clone().unwrap_or_default();
+    let mut obs = poll(pods, http, model, d_status.ready_replicas.unwrap_or(0)).await?;
+    obs.rolling_update = rolling_update(
+        deployment.metadata.generation,
+        d_status.observed_generation,
+        replicas,
+        d_status.updated_replicas.unwrap_or(0),
+        d_status.available_replicas.unwrap_or(0),
+    );
+    Ok(obs)
+}
+
+async fn poll(
+    pods: &Api<Pod>,
+    http: &reqwest::Client,
+    model: &str,
     ready_replicas: i32,
-) -> Result<Observations, ReconcileError> {
-    let list =
-        pods.list(&ListParams::default().labels(&selector_string(model))).await.map_err(ReconcileError::Observe)?;
+) -> Result<Observations, ObserveError> {
+    let list = pods.list(&ListParams::default().labels(&selector_string(model))).await.map_err(ObserveError)?;
     let polls = list.items.iter().filter_map(pod_facts).map(|(mut observation, ip)| async move {
         let mut counters = None;
         if let Some(ip) = ip {
