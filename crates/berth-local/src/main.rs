@@ -91,13 +91,7 @@ enum LocalCmd {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    berth_runtime::init_logging(berth_runtime::LogFormat::Text, "info")?;
     let cli = Cli::parse();
     let rt = tokio::runtime::Runtime::new().context("starting tokio")?;
     match cli.cmd {
@@ -242,11 +236,7 @@ async fn run_foreground(dir: &Path, cfg: ClusterConfig, opts: ClusterOptions) ->
     std::fs::write(&tmp, cluster.api.kubeconfig_yaml()).context("writing kubeconfig")?;
     std::fs::rename(&tmp, &kc).context("writing kubeconfig")?;
     tracing::info!(api = %cluster.api.url(), kubeconfig = %kc.display(), "berth local is up");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    berth_runtime::terminated().await;
     tracing::info!("stopping: pods first, then the API server");
     let _ = std::fs::remove_file(&kc);
     cluster.shutdown().await.context("stopping")?;
