@@ -70,6 +70,27 @@ impl KubeDuration {
     }
 }
 
+impl KubeDuration {
+    /// A duration on a command line: [`parse`](Self::parse)'s text, or a bare
+    /// number meaning milliseconds (berth-serve's `--max_batch_delay=5` has always
+    /// meant 5 ms). The CRD stays strict; only flags take the bare number.
+    pub fn parse_flag(input: &str) -> Result<Self, DurationParseError> {
+        let input = input.trim();
+        if !input.is_empty() && input.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            return Self::parse(&format!("{input}ms"));
+        }
+        Self::parse(input)
+    }
+}
+
+impl std::str::FromStr for KubeDuration {
+    type Err = DurationParseError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        Self::parse(input)
+    }
+}
+
 impl fmt::Display for KubeDuration {
     /// Canonical, lossless text: the largest unit that divides the value exactly.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -146,6 +167,18 @@ mod tests {
     fn rejects_bad_text() {
         for bad in ["", "30", "s", "30 seconds", "5d", "-1s", "1.2.3s"] {
             assert!(KubeDuration::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn flags_take_bare_milliseconds() {
+        let flag = |s: &str| KubeDuration::parse_flag(s).map(|d| d.0);
+        assert_eq!(flag("5"), Ok(Duration::from_millis(5)));
+        assert_eq!(flag("0"), Ok(Duration::ZERO));
+        assert_eq!(flag(" 2ms "), Ok(Duration::from_millis(2)));
+        assert_eq!(flag("500us"), Ok(Duration::from_micros(500)));
+        for bad in ["", "2 parsecs", "-1ms", "1.2.3"] {
+            assert!(flag(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 

@@ -5,12 +5,17 @@ pub mod conditions;
 pub mod crd;
 pub mod duration;
 pub mod labels;
+pub mod metrics;
+pub mod serve;
+pub mod source;
 pub mod spec;
 pub mod status;
 pub mod traffic;
 pub mod validate;
 
 pub use duration::KubeDuration;
+pub use serve::{BertModelRef, LogFormat, Normalize, ServeSettings};
+pub use source::{SourceLocation, SourceUriError};
 pub use spec::{
     AnalysisSpec, BertModel, BertModelSpec, ModelSource, Pooling, RolloutSpec, RolloutStep, ServingSpec, Task,
     Truncation,

@@ -9,13 +9,16 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::KubeDuration;
+use crate::source::{SourceLocation, SourceUriError};
 use crate::status::BertModelStatus;
 
 /// A version names a directory `{source.uri}/{version}/`: a DNS-1123 label, so it is
 /// also safe in labels, metric labels and object names.
 pub const VERSION_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
-/// The storage schemes the serving pods know how to fetch from.
-pub const SOURCE_URI_PATTERN: &str = r"^(file|pvc|s3|gs)://.+$";
+/// The storage schemes the serving pods know how to fetch from, with the shape
+/// `SourceLocation`'s parser accepts (a test holds the two together): a path after
+/// `file://`, a claim, bucket or container name after the others, no whitespace.
+pub const SOURCE_URI_PATTERN: &str = r"^(file://[^\t\n\f\r ]+|(pvc|s3|gs|az)://[^/\t\n\f\r ]+(/[^\t\n\f\r ]*)?)$";
 
 /// A BERT model served by Berth; changing `spec.version` rolls the new version out.
 // Printer columns repeat `type_ = "string"` by nature; clippy reads that as a typo.
@@ -77,6 +80,13 @@ pub struct BertModelSpec {
     pub resources: Option<ResourceRequirements>,
 }
 
+impl ModelSource {
+    /// The typed location; the one reading of `uri` every component uses.
+    pub fn location(&self) -> Result<SourceLocation, SourceUriError> {
+        self.uri.parse()
+    }
+}
+
 fn default_replicas() -> i32 {
     1
 }
@@ -84,7 +94,7 @@ fn default_replicas() -> i32 {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ModelSource {
-    /// Base URI of the model repository: file://, pvc://, s3://, gs://.
+    /// Base URI of the model repository: file://, pvc://, s3://, gs://, az://.
     #[schemars(regex(pattern = SOURCE_URI_PATTERN))]
     pub uri: String,
     /// Secret with credentials for the storage (AWS_ACCESS_KEY_ID, ... for s3://).
@@ -102,7 +112,8 @@ pub enum Task {
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Truncation {
-    /// Cut inputs at `maxSequenceLength`; the response says it did.
+    /// Cut inputs at `maxSequenceLength` (the closing `[SEP]` is kept); the response
+    /// says it did.
     #[default]
     Truncate,
     /// Answer 400 for inputs over `maxSequenceLength`.
@@ -121,17 +132,6 @@ pub enum Pooling {
     Mean,
     /// The first ([CLS]) token's vector, as BGE-style models are trained.
     Cls,
-}
-
-impl Pooling {
-    /// The value of berth-serve's `--pooling` flag.
-    pub fn as_flag(self) -> &'static str {
-        match self {
-            Pooling::Auto => "auto",
-            Pooling::Mean => "mean",
-            Pooling::Cls => "cls",
-        }
-    }
 }
 
 /// How each serving pod runs the model.

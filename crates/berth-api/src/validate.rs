@@ -36,8 +36,6 @@ pub fn is_dns_label(text: &str) -> bool {
         && bytes.last().copied().is_some_and(edge_ok)
 }
 
-const SCHEMES: [&str; 4] = ["file://", "pvc://", "s3://", "gs://"];
-
 pub fn validate_spec(spec: &BertModelSpec) -> Result<(), SpecErrors> {
     let mut errors = Vec::new();
     let mut fail = |path: &str, message: String| errors.push(FieldError { path: path.to_string(), message });
@@ -48,9 +46,8 @@ pub fn validate_spec(spec: &BertModelSpec) -> Result<(), SpecErrors> {
             format!("{:?} must be a DNS-1123 label (lower-case letters, digits and '-', at most 63)", spec.version),
         );
     }
-    let uri = &spec.source.uri;
-    if !SCHEMES.iter().any(|s| uri.starts_with(s) && uri.len() > s.len()) {
-        fail("spec.source.uri", format!("{uri:?} must start with one of {}", SCHEMES.join(", ")));
+    if let Err(e) = spec.source.location() {
+        fail("spec.source.uri", e.to_string());
     }
     if !(0..=1000).contains(&spec.replicas) {
         fail("spec.replicas", format!("{} must be between 0 and 1000", spec.replicas));

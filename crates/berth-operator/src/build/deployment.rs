@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use berth_api::labels::{ENV_MODEL_NAME, ENV_MODEL_NAMESPACE, ENV_POD_NAME, selector_labels};
-use berth_api::{BertModel, Truncation};
+use berth_api::{BertModel, BertModelRef, KubeDuration, LogFormat, ServeSettings, SourceLocation};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction,
@@ -33,59 +33,41 @@ const CACHE_MOUNT: &str = "/var/cache/berth";
 const UID: i64 = 65532;
 
 /// Where berth-serve finds version N (`{base}/{N}/`), and the volume that holds it.
-fn model_base(uri: &str) -> (String, Option<Volume>) {
-    if let Some(path) = uri.strip_prefix("file://") {
-        return (path.to_string(), None);
+fn model_base(location: &SourceLocation) -> (String, Option<Volume>) {
+    match location {
+        SourceLocation::File { path } => (path.clone(), None),
+        SourceLocation::Pvc { claim, path } => {
+            let volume = Volume {
+                name: "models".into(),
+                persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: claim.clone(),
+                    read_only: Some(true),
+                }),
+                ..Volume::default()
+            };
+            (format!("{MODELS_MOUNT}/{path}").trim_end_matches('/').to_string(), Some(volume))
+        }
+        // Remote stores: berth-serve fetches them itself (credentials from the secret).
+        remote => (remote.to_string(), None),
     }
-    if let Some(rest) = uri.strip_prefix("pvc://") {
-        let (claim, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let volume = Volume {
-            name: "models".into(),
-            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                claim_name: claim.to_string(),
-                read_only: Some(true),
-            }),
-            ..Volume::default()
-        };
-        return (format!("{MODELS_MOUNT}/{path}").trim_end_matches('/').to_string(), Some(volume));
-    }
-    // Remote stores: berth-serve fetches them itself (credentials from the secret).
-    (uri.to_string(), None)
 }
 
-fn args(model: &BertModel, base: &str, namespace: &str) -> Vec<String> {
-    let s = &model.spec.serving;
-    let task = model.spec.task.map(|t| match t {
-        berth_api::Task::Embedding => "--task=embedding".to_string(),
-        berth_api::Task::Classification => "--task=classification".to_string(),
-    });
-    let truncation = match s.truncation {
-        Truncation::Truncate => "truncate",
-        Truncation::Reject => "reject",
-    };
-    vec![
-        format!("--model_name={}", model.name_any()),
-        format!("--model_base_path={base}"),
-        format!("--rest_api_port={HTTP_PORT}"),
-        format!("--port={GRPC_PORT}"),
-        format!("--bertmodel_name={}", model.name_any()),
-        format!("--bertmodel_namespace={namespace}"),
-        format!("--max_batch_size={}", s.max_batch_size),
-        format!("--max_batch_tokens={}", s.max_batch_tokens),
-        format!("--max_batch_delay={}us", s.max_batch_delay.as_duration().as_micros()),
-        format!("--max_sequence_length={}", s.max_sequence_length),
-        format!("--threads={}", s.threads),
-        format!("--sessions={}", s.sessions),
-        format!("--queue_capacity={}", s.queue_capacity),
-        format!("--truncation={truncation}"),
-        format!("--normalize={}", s.normalize.map_or("auto", |n| if n { "true" } else { "false" })),
-        format!("--pooling={}", s.pooling.as_flag()),
-        format!("--drain_timeout_seconds={DRAIN_SECONDS}"),
-        "--log-format=json".to_string(),
-    ]
-    .into_iter()
-    .chain(task)
-    .collect()
+fn settings(model: &BertModel, base: String, namespace: &str) -> ServeSettings {
+    let name = model.name_any();
+    ServeSettings {
+        rest_api_port: port(HTTP_PORT),
+        grpc_port: port(GRPC_PORT),
+        bertmodel: Some(BertModelRef { name: name.clone(), namespace: namespace.to_string() }),
+        task: model.spec.task,
+        drain_timeout: KubeDuration::from_secs(DRAIN_SECONDS.unsigned_abs()),
+        log_format: LogFormat::Json,
+        ..ServeSettings::new(name, base, &model.spec.serving)
+    }
+}
+
+/// The Service's ports are Kubernetes' i32; berth-serve's are u16.
+fn port(number: i32) -> u16 {
+    u16::try_from(number).unwrap_or_default()
 }
 
 fn field_env(name: &str, path: &str) -> EnvVar {
@@ -134,7 +116,12 @@ pub fn deployment(model: &BertModel, config: &BuildConfig) -> Result<Deployment,
     let name = model.name_any();
     let metadata = child_meta(model, name.clone())?;
     let namespace = metadata.namespace.clone().unwrap_or_default();
-    let (base, models_volume) = model_base(&model.spec.source.uri);
+    // The validate step rejects an unparseable uri before anything is built; should one
+    // get here anyway, berth-serve is handed it as written and reports it, as before.
+    let (base, models_volume) = match model.spec.source.location() {
+        Ok(location) => model_base(&location),
+        Err(_) => (model.spec.source.uri.clone(), None),
+    };
     // One writable scratch volume (the root filesystem is read-only), deliberately not
     // at /tmp: on berth-local pods share the host's filesystem, and a volume over /tmp
     // would hide whatever the host keeps there (a checkout, its models, its binaries).
@@ -159,7 +146,7 @@ pub fn deployment(model: &BertModel, config: &BuildConfig) -> Result<Deployment,
     let container = Container {
         name: CONTAINER.into(),
         image: Some(model.spec.image.clone().unwrap_or_else(|| config.serve_image.clone())),
-        args: Some(args(model, &base, &namespace)),
+        args: Some(settings(model, base, &namespace).to_args()),
         ports: Some(vec![
             ContainerPort {
                 name: Some("http".into()),
