@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn remote_versions_map_to_the_cache_with_the_store_fingerprints() {
-        let store = Arc::new(RemoteStore::from_uri_with("s3://models/sentiment", |_| None).unwrap());
+        let store = Arc::new(RemoteStore::from_uri_with("s3://models/sentiment", &[]).unwrap());
         let cache = Path::new("/var/cache/berth/sentiment");
         let fingerprints = BTreeMap::from([("2".to_string(), 7u64)]);
         let versions = Versions::Remote { store: &store, cache, fingerprints: &fingerprints };

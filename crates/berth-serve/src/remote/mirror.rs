@@ -6,7 +6,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::RemoteError;
-use super::store::{RemoteStore, fingerprint};
+use super::store::{Object, RemoteStore, fingerprint};
 
 const MARKER: &str = ".berth-remote-fingerprint";
 
@@ -49,17 +49,17 @@ pub async fn mirror(store: &RemoteStore, version: &str, dir: &Path) -> Result<u6
 async fn download_all(
     store: &RemoteStore,
     version: &str,
-    objects: &[super::listing::Object],
+    objects: &[Object],
     staging: &Path,
 ) -> Result<u64, RemoteError> {
     let mut bytes = 0;
     for object in objects {
-        let rel = relative_path(&object.key, version)?;
+        let rel = relative_path(object.key(), version)?;
         let to = staging.join(&rel);
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent).map_err(|e| RemoteError::io(parent, e))?;
         }
-        bytes += store.download(&object.key, &to).await?;
+        bytes += store.download(object, &to).await?;
     }
     Ok(bytes)
 }
