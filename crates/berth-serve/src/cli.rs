@@ -6,34 +6,31 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use berth_api::serve::FlagValueError;
+use berth_api::{KubeDuration, Normalize, Pooling, SourceLocation, Task, Truncation};
+use clap::Parser;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 
-use crate::config::{ExpectedTask, Normalize, Pooling, ServingConfig, Spinning, Truncation};
+use crate::config::{ServingConfig, Spinning};
 use crate::manager::controlled::ControlledSource;
 use crate::manager::{VersionLabels, VersionPolicy};
 use crate::remote::RemoteStore;
 use crate::server::{ServerOptions, Source};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+/// The log format is part of the operator's contract too.
+pub use berth_api::LogFormat;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TruncationArg {
-    Truncate,
-    Reject,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum NormalizeArg {
-    Auto,
-    True,
-    False,
+/// A flag whose values are one of berth-api's enums: the names in `--help` and in
+/// clap's error, the enum's own `FromStr` to read them (berth-api keeps no clap).
+fn flag<T>(names: &'static [&'static str]) -> impl TypedValueParser<Value = T>
+where
+    T: FromStr<Err = FlagValueError> + Clone + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(names.iter().copied()).try_map(|name| name.parse::<T>())
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -78,14 +75,14 @@ pub struct Args {
     #[arg(long = "max_batch_tokens", default_value_t = crate::config::DEFAULT_MAX_BATCH_TOKENS)]
     pub max_batch_tokens: usize,
     /// Longest wait for a batch to fill, e.g. 2ms, 500us, 0.01s (bare number: milliseconds).
-    #[arg(long = "max_batch_delay", default_value = "2ms", value_parser = parse_duration)]
-    pub max_batch_delay: Duration,
+    #[arg(long = "max_batch_delay", default_value = "2ms", value_parser = KubeDuration::parse_flag)]
+    pub max_batch_delay: KubeDuration,
     /// Longest input in tokens, special tokens included.
     #[arg(long = "max_sequence_length", default_value_t = 128)]
     pub max_sequence_length: usize,
     /// What to do with longer inputs.
-    #[arg(long = "truncation", value_enum, default_value_t = TruncationArg::Truncate)]
-    pub truncation: TruncationArg,
+    #[arg(long = "truncation", value_parser = flag::<Truncation>(Truncation::NAMES), default_value_t = Truncation::Truncate)]
+    pub truncation: Truncation,
     /// ONNX Runtime intra-op threads per session (default: all cores / sessions).
     #[arg(long = "threads")]
     pub threads: Option<usize>,
@@ -99,15 +96,15 @@ pub struct Args {
     #[arg(long = "queue_capacity", default_value_t = 256)]
     pub queue_capacity: usize,
     /// L2-normalise embeddings (auto: when the model directory says so).
-    #[arg(long = "normalize", value_enum, default_value_t = NormalizeArg::Auto)]
-    pub normalize: NormalizeArg,
+    #[arg(long = "normalize", value_parser = flag::<Normalize>(Normalize::NAMES), default_value_t = Normalize::Auto)]
+    pub normalize: Normalize,
     /// The task every version must have (embedding or classification); a version
     /// whose config says otherwise fails to load. Unset: whatever each version says.
-    #[arg(long = "task", value_enum)]
-    pub task: Option<ExpectedTask>,
+    #[arg(long = "task", value_parser = flag::<Task>(Task::NAMES))]
+    pub task: Option<Task>,
     /// Embedding pooling: mean, cls ([CLS] token), or auto (sentence-transformers'
     /// Pooling config or the manifest; mean when neither says).
-    #[arg(long = "pooling", value_enum, default_value_t = Pooling::Auto)]
+    #[arg(long = "pooling", value_parser = flag::<Pooling>(Pooling::NAMES), default_value_t = Pooling::Auto)]
     pub pooling: Pooling,
     /// Largest request body / gRPC message in bytes.
     #[arg(long = "max_request_bytes", default_value_t = 16 * 1024 * 1024)]
@@ -133,7 +130,12 @@ pub struct Args {
     #[arg(long = "version_labels", default_value = "")]
     pub version_labels: String,
     /// Log format.
-    #[arg(long = "log-format", alias = "log_format", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(
+        long = "log-format",
+        alias = "log_format",
+        value_parser = flag::<LogFormat>(LogFormat::NAMES),
+        default_value_t = LogFormat::Text
+    )]
     pub log_format: LogFormat,
     /// Controlled mode: the BertModel whose status.traffic this pod converges on.
     #[arg(long = "bertmodel_name", env = "BERTH_MODEL_NAME")]
@@ -149,21 +151,9 @@ pub struct Args {
     pub address_file: Option<PathBuf>,
 }
 
-/// `2ms`, `500us`, `0.01s`, `1m`... or a bare number of milliseconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
-    let seconds = match unit.trim() {
-        "" | "ms" => value / 1e3,
-        "us" | "µs" => value / 1e6,
-        "ns" => value / 1e9,
-        "s" => value,
-        "m" => value * 60.0,
-        other => return Err(format!("unknown unit {other:?} in {s:?} (ns, us, ms, s, m)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("invalid duration {s:?}: {e}"))
+/// The base path as berth-api reads a source: `None` for a plain directory.
+fn base_location(path: &std::path::Path) -> Result<Option<SourceLocation>, String> {
+    SourceLocation::parse_base_path(&path.to_string_lossy()).map_err(|e| format!("--model_base_path: {e}"))
 }
 
 fn seconds(name: &str, v: f64) -> Result<Duration, String> {
@@ -180,21 +170,14 @@ impl Args {
         let serving = ServingConfig {
             max_batch_size: self.max_batch_size.max(1),
             max_batch_tokens: self.max_batch_tokens,
-            max_batch_delay: self.max_batch_delay,
+            max_batch_delay: self.max_batch_delay.as_duration(),
             max_sequence_length: self.max_sequence_length.max(2),
-            truncation: match self.truncation {
-                TruncationArg::Truncate => Truncation::Truncate,
-                TruncationArg::Reject => Truncation::Reject,
-            },
+            truncation: self.truncation,
             threads: self.threads.unwrap_or((cores / sessions).max(1)).max(1),
             sessions,
             spinning: self.intra_op_spinning,
             queue_capacity: self.queue_capacity.max(1),
-            normalize: match self.normalize {
-                NormalizeArg::Auto => Normalize::Auto,
-                NormalizeArg::True => Normalize::Always,
-                NormalizeArg::False => Normalize::Never,
-            },
+            normalize: self.normalize,
             pooling: self.pooling,
             expected_task: self.task,
             warmup: self.warmup,
@@ -203,15 +186,20 @@ impl Args {
             signature_name: self.signature_name,
         };
         let interval = seconds("file_system_poll_wait_seconds", self.file_system_poll_wait_seconds)?;
-        let location = self.model_base_path.to_string_lossy().into_owned();
-        let (base, remote) = if crate::remote::is_remote(&location) {
-            let store = RemoteStore::from_uri(&location).map_err(|e| format!("--model_base_path: {e}"))?;
-            let cache = self
-                .remote_cache_dir
-                .unwrap_or_else(|| std::env::temp_dir().join("berth-serve").join(&self.model_name));
-            (cache, Some(Arc::new(store)))
-        } else {
-            (self.model_base_path, None)
+        let (base, remote) = match base_location(&self.model_base_path)? {
+            Some(location) if location.is_remote() => {
+                let store =
+                    RemoteStore::from_uri(&location.to_string()).map_err(|e| format!("--model_base_path: {e}"))?;
+                let cache = self
+                    .remote_cache_dir
+                    .unwrap_or_else(|| std::env::temp_dir().join("berth-serve").join(&self.model_name));
+                (cache, Some(Arc::new(store)))
+            }
+            Some(SourceLocation::File { path }) => (PathBuf::from(path), None),
+            Some(pvc) => {
+                return Err(format!("--model_base_path: {pvc} is mounted by the operator; pass its mount path"));
+            }
+            None => (self.model_base_path, None),
         };
         let source = match self.bertmodel_name {
             Some(name) => Source::Controlled(ControlledSource {
@@ -291,6 +279,11 @@ mod tests {
         assert_eq!(c.pod_name.as_deref(), Some("sentiment-abc"));
     }
 
+    /// `--max_batch_delay`'s parser (berth-api's, for flags).
+    fn parse_duration(s: &str) -> Result<Duration, berth_api::duration::DurationParseError> {
+        KubeDuration::parse_flag(s).map(|d| d.as_duration())
+    }
+
     #[test]
     fn durations_parse() {
         assert_eq!(parse_duration("2ms").unwrap(), Duration::from_millis(2));
@@ -299,6 +292,32 @@ mod tests {
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         assert!(parse_duration("2 parsecs").is_err());
         assert!(parse_duration("-1ms").is_err());
+    }
+
+    #[test]
+    fn base_paths_are_read_as_berth_api_reads_sources() {
+        let source = |path: &str| {
+            let flag = format!("--model_base_path={path}");
+            Args::try_parse_from(["berth-serve", flag.as_str()]).unwrap().into_options().map(|o| o.source)
+        };
+        let Ok(Source::Poll { base, remote: None, .. }) = source("file:///models/m") else { panic!("a directory") };
+        assert_eq!(base, PathBuf::from("/models/m"));
+        let Ok(Source::Poll { base, remote: None, .. }) = source("models/m") else { panic!("a directory") };
+        assert_eq!(base, PathBuf::from("models/m"));
+        for bad in ["ftp://host/m", "s3://", "pvc://claim/m"] {
+            let err = source(bad).map(|_| ()).unwrap_err();
+            assert!(err.contains("--model_base_path"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn enum_flags_list_their_values() {
+        let err = Args::try_parse_from(["berth-serve", "--model_base_path=/m", "--pooling=max"]).unwrap_err();
+        assert!(err.to_string().contains("auto, mean, cls"), "{err}");
+        let args =
+            Args::try_parse_from(["berth-serve", "--model_base_path=/m", "--normalize=false", "--task=embedding"]);
+        let args = args.unwrap();
+        assert_eq!((args.normalize, args.task), (Normalize::Never, Some(Task::Embedding)));
     }
 
     #[test]

@@ -3,52 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// What to do with an input longer than `max_sequence_length` tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Truncation {
-    /// Keep the first tokens (the closing `[SEP]` is kept) and say so in the reply.
-    Truncate,
-    /// Answer 400 naming the input and its length.
-    Reject,
-}
-
-/// Whether embeddings are L2-normalised after mean pooling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Normalize {
-    /// Normalise when the version directory says so (sentence-transformers'
-    /// `modules.json` lists a `Normalize` module, or the manifest sets it).
-    Auto,
-    Always,
-    Never,
-}
-
-/// The task a version must have (the BertModel's `spec.task`); checked at load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExpectedTask {
-    Embedding,
-    Classification,
-}
-
-impl ExpectedTask {
-    pub fn name(self) -> &'static str {
-        match self {
-            ExpectedTask::Embedding => "embedding",
-            ExpectedTask::Classification => "classification",
-        }
-    }
-}
-
-/// How token vectors become one embedding (see `model::pooling`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Pooling {
-    /// What the version directory says (manifest, sentence-transformers' Pooling
-    /// config); mean when it says nothing.
-    Auto,
-    /// Mean over the tokens the attention mask keeps.
-    Mean,
-    /// The first token's vector ([CLS]).
-    Cls,
-}
+// The settings the operator also writes are berth-api's types: one contract.
+use berth_api::{Normalize, Pooling, Task, Truncation};
 
 /// When ONNX Runtime's intra-op threads spin-wait instead of sleeping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -76,6 +32,7 @@ pub struct ServingConfig {
     pub max_batch_delay: Duration,
     /// Longest input in tokens, special tokens included.
     pub max_sequence_length: usize,
+    /// What to do with an input longer than `max_sequence_length` tokens.
     pub truncation: Truncation,
     /// ONNX Runtime intra-op threads per session.
     pub threads: usize,
@@ -85,10 +42,12 @@ pub struct ServingConfig {
     pub spinning: Spinning,
     /// Requests waiting per version beyond which new ones are refused at once.
     pub queue_capacity: usize,
+    /// Whether embeddings are L2-normalised after pooling.
     pub normalize: Normalize,
+    /// How token vectors become one embedding (see `model::pooling`).
     pub pooling: Pooling,
     /// When set, a version whose files make it another task fails to load.
-    pub expected_task: Option<ExpectedTask>,
+    pub expected_task: Option<Task>,
     /// Run every sequence-length bucket before a version becomes AVAILABLE.
     pub warmup: bool,
     /// How long an unloading version waits for its in-flight requests.

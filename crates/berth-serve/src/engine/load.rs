@@ -27,7 +27,7 @@ pub fn load(
     let manifest = manifest::load_and_verify(dir)?;
     let info = hf_config::read(dir, &manifest, cfg.normalize, cfg.pooling)?;
     if let Some(expected) = cfg.expected_task
-        && expected.name() != info.task.name()
+        && expected.as_str() != info.task.name()
     {
         // Serving it anyway would answer with the wrong kind of output.
         let actual = match info.task {
@@ -36,7 +36,7 @@ pub fn load(
         };
         return Err(LoadError::Config(format!(
             "the model is configured as {} but this version is {actual}, by its config.json or manifest",
-            expected.name()
+            expected.as_str()
         )));
     }
     let tokenizer = TextTokenizer::from_dir(dir, cfg.max_sequence_length, cfg.truncation)?;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::LoadError;
 use super::manifest::Manifest;
 use super::pooling::{self, PoolingMode};
-use crate::config::{Normalize, Pooling};
+use berth_api::{Normalize, Pooling};
 
 /// What a version's graph output is turned into.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::LoadError;
 use super::manifest::Manifest;
-use crate::config::Pooling;
+use berth_api::Pooling;
 
 /// The pooling a loaded embedding version runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

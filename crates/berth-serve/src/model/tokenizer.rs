@@ -12,7 +12,7 @@ use tokenizers::processors::bert::BertProcessing;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use super::LoadError;
-use crate::config::Truncation;
+use berth_api::Truncation;
 
 /// One tokenized text, ready for the batcher.
 #[derive(Debug, Clone, PartialEq)]
