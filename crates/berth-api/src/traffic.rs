@@ -107,4 +107,50 @@ mod tests {
         assert_eq!(round_weight(150.0), 100.0);
         assert_eq!(round_weight(f64::NAN), 0.0);
     }
+
+    /// Tables of distinct versions with weights, each with whether a pod has it.
+    fn tables() -> impl proptest::strategy::Strategy<Value = Vec<(TrafficTarget, bool)>> {
+        use proptest::prelude::*;
+        proptest::collection::btree_map("[a-z0-9]{1,3}", (0.0f64..=100.0, any::<bool>()), 0..8).prop_map(|m| {
+            m.into_iter().map(|(version, (weight, up))| (TrafficTarget { version, weight }, up)).collect()
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn effective_weights_sum_to_100_over_what_a_pod_can_serve(entries in tables()) {
+            let table: Vec<TrafficTarget> = entries.iter().map(|(t, _)| t.clone()).collect();
+            let up = |v: &str| entries.iter().any(|(t, up)| *up && t.version == v);
+            let effective = effective_weights(&table, up);
+            let servable: f64 = table.iter().filter(|t| up(&t.version)).map(|t| t.weight).sum();
+            if servable > 0.0 {
+                let sum: f64 = effective.iter().map(|t| t.weight).sum();
+                proptest::prop_assert!((sum - 100.0).abs() < 1e-9, "{sum}");
+            } else {
+                proptest::prop_assert!(effective.is_empty());
+            }
+            // Unavailable versions get nothing: they are not in the result at all.
+            proptest::prop_assert!(effective.iter().all(|t| up(&t.version)));
+            // Proportions between the served versions are the table's.
+            for a in &effective {
+                for b in &effective {
+                    let (wa, wb) = (weight_of(&table, &a.version), weight_of(&table, &b.version));
+                    proptest::prop_assert!((a.weight * wb - b.weight * wa).abs() < 1e-6, "{a:?} {b:?}");
+                }
+            }
+        }
+
+        #[test]
+        fn a_pod_with_everything_applies_a_valid_table_as_is(entries in tables()) {
+            let mut table: Vec<TrafficTarget> = entries.into_iter().map(|(t, _)| t).collect();
+            let total: f64 = table.iter().map(|t| t.weight).sum();
+            if total > 0.0 {
+                table.iter_mut().for_each(|t| t.weight = t.weight * 100.0 / total);
+                let effective = effective_weights(&table, |_| true);
+                for (e, t) in effective.iter().zip(&table) {
+                    proptest::prop_assert!(e.version == t.version && (e.weight - t.weight).abs() < 1e-9);
+                }
+            }
+        }
+    }
 }

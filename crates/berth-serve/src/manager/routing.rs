@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use berth_api::TrafficTarget;
+
 use super::VersionId;
 
 #[derive(Debug)]
@@ -28,17 +30,26 @@ impl<T: Clone> Routing<T> {
     /// `weights`: (version, weight) for default traffic (versions that are
     /// not in `available` get nothing); `default`: where traffic goes when
     /// no available version has a positive weight.
+    ///
+    /// The split is `berth_api::effective_weights`, the rule the operator's
+    /// tests and the API document: one implementation, not a copy of it.
     pub fn new(available: BTreeMap<VersionId, T>, weights: &[(VersionId, f64)], default: Option<VersionId>) -> Self {
+        // A negative or non-finite weight is no traffic (the operator never writes
+        // one; a hand-edited status must not turn into a negative share).
+        let table: Vec<TrafficTarget> = weights
+            .iter()
+            .filter(|(_, w)| *w > 0.0 && w.is_finite())
+            .map(|(v, w)| TrafficTarget { version: v.as_str().to_string(), weight: *w })
+            .collect();
+        let handle = |name: &str| available.iter().find(|(v, _)| v.as_str() == name);
         let mut total = 0.0;
         let mut weighted = Vec::new();
-        for (v, w) in weights {
-            let w = *w;
-            if let Some(handle) = available.get(v)
-                && w > 0.0
-                && w.is_finite()
+        for target in berth_api::effective_weights(&table, |name| handle(name).is_some()) {
+            if let Some((v, h)) = handle(&target.version)
+                && target.weight > 0.0
             {
-                total += w;
-                weighted.push((total, v.clone(), handle.clone()));
+                total += target.weight;
+                weighted.push((total, v.clone(), h.clone()));
             }
         }
         let default = default.and_then(|v| available.get(&v).map(|h| (v.clone(), h.clone())));
@@ -169,5 +180,27 @@ mod tests {
         let r: Routing<u64> = Routing::new(avail(&[]), &w(&[(2, 100.0)]), d(2));
         assert_eq!(r.pick(0.3), None);
         assert!(!r.is_ready());
+    }
+
+    proptest::proptest! {
+        /// The shares the router applies are exactly berth-api's effective weights.
+        #[test]
+        fn shares_are_the_effective_weights(
+            entries in proptest::collection::btree_map(1u64..8, (0.0f64..100.0, proptest::bool::ANY), 0..6)
+        ) {
+            let table: Vec<TrafficTarget> =
+                entries.iter().map(|(v, (w, _))| TrafficTarget { version: v.to_string(), weight: *w }).collect();
+            let up: Vec<u64> = entries.iter().filter(|(_, (_, up))| *up).map(|(v, _)| *v).collect();
+            let r = Routing::new(avail(&up), &w(&entries.iter().map(|(v, (w, _))| (*v, *w)).collect::<Vec<_>>()), None);
+            let expected = berth_api::effective_weights(&table, |v| up.iter().any(|u| u.to_string() == v));
+            let shares = r.shares();
+            for target in &expected {
+                let got = shares.get(&VersionId::from(target.version.parse::<u64>().unwrap_or_default()));
+                proptest::prop_assert!(got.is_some_and(|g| (g - target.weight).abs() < 1e-9), "{target:?}: {got:?}");
+            }
+            // Whatever effective_weights leaves out gets nothing.
+            let positive = expected.iter().filter(|t| t.weight > 0.0).count();
+            proptest::prop_assert_eq!(shares.values().filter(|s| **s > 0.0).count(), positive);
+        }
     }
 }
