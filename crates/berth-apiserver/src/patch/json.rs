@@ -1,130 +1,78 @@
-//! RFC 6902 JSON patch.
+//! RFC 6902 JSON patch, applied by the `json-patch` crate (the one kube-core
+//! uses); here only the mapping to the API server's answers.
 
 use crate::error::ApiError;
+use json_patch::{PatchErrorKind, PatchOperation};
 use serde_json::Value;
 
-fn unescape(tok: &str) -> String {
-    tok.replace("~1", "/").replace("~0", "~")
-}
-
-fn tokens(path: &str) -> Result<Vec<String>, ApiError> {
-    if path.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rest = path.strip_prefix('/').ok_or_else(|| ApiError::bad_request(format!("invalid JSON pointer {path:?}")))?;
-    Ok(rest.split('/').map(unescape).collect())
-}
-
-fn missing(path: &str) -> ApiError {
-    // Worded like the evanphx/json-patch errors the real server returns.
-    ApiError::invalid_patch(format!("replace operation does not apply: doc is missing path: {path}"))
-}
-
-fn parent<'a>(doc: &'a mut Value, toks: &[String], path: &str) -> Result<&'a mut Value, ApiError> {
-    let mut cur = doc;
-    for t in toks {
-        cur = match cur {
-            Value::Object(m) => m.get_mut(t).ok_or_else(|| missing(path))?,
-            Value::Array(a) => {
-                let i: usize = t.parse().map_err(|_| missing(path))?;
-                a.get_mut(i).ok_or_else(|| missing(path))?
-            }
-            _ => return Err(missing(path)),
-        };
-    }
-    Ok(cur)
-}
-
-fn get(doc: &Value, path: &str) -> Result<Value, ApiError> {
-    let ptr = path.to_string();
-    doc.pointer(&ptr).cloned().ok_or_else(|| missing(path))
-}
-
-fn remove(doc: &mut Value, path: &str) -> Result<Value, ApiError> {
-    let toks = tokens(path)?;
-    let Some((last, init)) = toks.split_last() else {
-        return Ok(std::mem::take(doc));
-    };
-    match parent(doc, init, path)? {
-        Value::Object(m) => m.remove(last).ok_or_else(|| missing(path)),
-        Value::Array(a) => {
-            let i: usize = last.parse().map_err(|_| missing(path))?;
-            if i < a.len() { Ok(a.remove(i)) } else { Err(missing(path)) }
-        }
-        _ => Err(missing(path)),
-    }
-}
-
-fn add(doc: &mut Value, path: &str, value: Value, replace: bool) -> Result<(), ApiError> {
-    let toks = tokens(path)?;
-    let Some((last, init)) = toks.split_last() else {
-        *doc = value;
-        return Ok(());
-    };
-    match parent(doc, init, path)? {
-        Value::Object(m) => {
-            if replace && !m.contains_key(last) {
-                return Err(missing(path));
-            }
-            m.insert(last.clone(), value);
-            Ok(())
-        }
-        Value::Array(a) => {
-            if last == "-" && !replace {
-                a.push(value);
-                return Ok(());
-            }
-            let i: usize = last.parse().map_err(|_| missing(path))?;
-            if replace {
-                let slot = a.get_mut(i).ok_or_else(|| missing(path))?;
-                *slot = value;
-            } else if i <= a.len() {
-                a.insert(i, value);
-            } else {
-                return Err(missing(path));
-            }
-            Ok(())
-        }
-        _ => Err(missing(path)),
-    }
-}
-
+/// A patch that is no list of operations is 400 BadRequest; one that does not
+/// apply (a missing path, a failed test) is 422 Invalid, as on the real server.
 pub fn apply(doc: &Value, patch: &Value) -> Result<Value, ApiError> {
-    let ops = patch.as_array().ok_or_else(|| ApiError::bad_request("json patch must be an array of operations"))?;
-    let mut doc = doc.clone();
-    for op in ops {
-        let kind = op.get("op").and_then(Value::as_str).unwrap_or_default();
-        let path = op.get("path").and_then(Value::as_str).unwrap_or_default();
-        let value =
-            || op.get("value").cloned().ok_or_else(|| ApiError::bad_request(format!("{kind} operation needs a value")));
-        let from = || {
-            op.get("from")
-                .and_then(Value::as_str)
-                .ok_or_else(|| ApiError::bad_request(format!("{kind} operation needs from")))
-        };
-        match kind {
-            "add" => add(&mut doc, path, value()?, false)?,
-            "replace" => add(&mut doc, path, value()?, true)?,
-            "remove" => {
-                remove(&mut doc, path)?;
-            }
-            "move" => {
-                let v = remove(&mut doc, from()?)?;
-                add(&mut doc, path, v, false)?;
-            }
-            "copy" => {
-                let v = get(&doc, from()?)?;
-                add(&mut doc, path, v, false)?;
-            }
-            "test" => {
-                if get(&doc, path)? != value()? {
-                    return Err(ApiError::invalid_patch(format!("testing value {path} failed: test failed")));
-                }
-            }
-            other => {
-                return Err(ApiError::bad_request(format!("unexpected kind of JSON patch operation: {other:?}")));
-            }
+    let ops: Vec<PatchOperation> =
+        serde_json::from_value(patch.clone()).map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
+    let mut out = doc.clone();
+    // Not `json_patch::patch`: it undoes a failed patch in place (and panics if
+    // that fails); the copy is dropped on failure anyway.
+    json_patch::patch_unsafe(&mut out, &ops).map_err(|e| {
+        let op = ops.get(e.operation).map_or("patch", op_name);
+        let path = e.path.as_str();
+        // Worded like the evanphx/json-patch errors the real server returns.
+        ApiError::invalid_patch(match e.kind {
+            PatchErrorKind::TestFailed => format!("testing value {path} failed: test failed"),
+            PatchErrorKind::InvalidPointer => format!("{op} operation does not apply: doc is missing path: {path}"),
+            PatchErrorKind::InvalidFromPointer => format!("{op} operation does not apply: doc is missing from path"),
+            PatchErrorKind::CannotMoveInsideItself => format!("{op} operation does not apply: {path} is inside from"),
+            // The enum is non-exhaustive.
+            other => format!("{op} operation does not apply at {path}: {other}"),
+        })
+    })?;
+    Ok(out)
+}
+
+fn op_name(op: &PatchOperation) -> &'static str {
+    match op {
+        PatchOperation::Add(_) => "add",
+        PatchOperation::Remove(_) => "remove",
+        PatchOperation::Replace(_) => "replace",
+        PatchOperation::Move(_) => "move",
+        PatchOperation::Copy(_) => "copy",
+        PatchOperation::Test(_) => "test",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn operations_apply_and_failures_map_to_status_codes() {
+        let doc = json!({"data": {"a": "1"}, "list": [1, 2]});
+        let out = apply(
+            &doc,
+            &json!([
+                {"op": "add", "path": "/data/b", "value": "2"},
+                {"op": "replace", "path": "/data/a", "value": "9"},
+                {"op": "add", "path": "/list/-", "value": 3},
+                {"op": "move", "from": "/data/b", "path": "/data/c"},
+                {"op": "copy", "from": "/data/a", "path": "/data/d"},
+                {"op": "remove", "path": "/list/0"},
+                {"op": "test", "path": "/data/c", "value": "2"}
+            ]),
+        )
+        .unwrap();
+        assert_eq!(out, json!({"data": {"a": "9", "c": "2", "d": "9"}, "list": [2, 3]}));
+        for (patch, code, message) in [
+            (json!([{"op": "replace", "path": "/data/zzz", "value": "x"}]), 422, "replace operation does not apply"),
+            (json!([{"op": "remove", "path": "/data/zzz"}]), 422, "doc is missing path: /data/zzz"),
+            (json!([{"op": "test", "path": "/data/a", "value": "no"}]), 422, "testing value /data/a failed"),
+            (json!({"op": "add"}), 400, "invalid JSON patch"),
+            (json!([{"op": "frobnicate", "path": "/a"}]), 400, "invalid JSON patch"),
+            (json!([{"op": "add", "path": "/a"}]), 400, "invalid JSON patch"),
+        ] {
+            let err = apply(&doc, &patch).unwrap_err();
+            assert_eq!(err.code, code, "{patch}");
+            assert!(err.message.contains(message), "{patch}: {}", err.message);
         }
     }
-    Ok(doc)
 }
