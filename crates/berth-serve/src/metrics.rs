@@ -1,9 +1,15 @@
 //! Prometheus metrics. Dashboards and the operator depend on these exact
-//! names and labels; `result` and `state` label values are bounded sets.
+//! names and labels, so they are berth-api's constants (`berth_api::metrics`);
+//! `result` and `state` label values are bounded sets.
 
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry, TextEncoder,
+};
+
+use berth_api::metrics::{
+    BATCH_SIZE, LABEL_MODEL, LABEL_RESULT, LABEL_STATE, LABEL_VERSION, MODEL_LOAD_DURATION_SECONDS, QUEUE_DEPTH,
+    REQUEST_DURATION_SECONDS, REQUESTS_TOTAL, VERSION_STATE,
 };
 
 use crate::manager::VersionState;
@@ -46,35 +52,29 @@ pub struct VersionMetrics {
 impl Metrics {
     pub fn new() -> Result<Self, MetricsError> {
         let registry = Registry::new();
-        let mv = &["model", "version"];
+        let mv = &[LABEL_MODEL, LABEL_VERSION];
         let requests_total = IntCounterVec::new(
-            Opts::new("berth_serve_requests_total", "Inference requests by result"),
-            &["model", "version", "result"],
+            Opts::new(REQUESTS_TOTAL, "Inference requests by result"),
+            &[LABEL_MODEL, LABEL_VERSION, LABEL_RESULT],
         )?;
         let request_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "berth_serve_request_duration_seconds",
-                "Inference request latency from parsed request to reply",
-            )
-            .buckets(vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]),
+            HistogramOpts::new(REQUEST_DURATION_SECONDS, "Inference request latency from parsed request to reply")
+                .buckets(vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]),
             mv,
         )?;
         let batch_size = HistogramVec::new(
-            HistogramOpts::new("berth_serve_batch_size", "Rows per session run")
+            HistogramOpts::new(BATCH_SIZE, "Rows per session run")
                 .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0]),
             mv,
         )?;
-        let queue_depth = IntGaugeVec::new(Opts::new("berth_serve_queue_depth", "Requests waiting for a batch"), mv)?;
+        let queue_depth = IntGaugeVec::new(Opts::new(QUEUE_DEPTH, "Requests waiting for a batch"), mv)?;
         let load_duration = GaugeVec::new(
-            Opts::new(
-                "berth_serve_model_load_duration_seconds",
-                "Seconds the last load of the version took, warm-up included",
-            ),
+            Opts::new(MODEL_LOAD_DURATION_SECONDS, "Seconds the last load of the version took, warm-up included"),
             mv,
         )?;
         let version_state = IntGaugeVec::new(
-            Opts::new("berth_serve_version_state", "1 for the state the version is in, 0 for the others"),
-            &["model", "version", "state"],
+            Opts::new(VERSION_STATE, "1 for the state the version is in, 0 for the others"),
+            &[LABEL_MODEL, LABEL_VERSION, LABEL_STATE],
         )?;
         registry.register(Box::new(requests_total.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;

@@ -4,6 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use berth_api::metrics::{
+    LABEL_LE, LABEL_MODEL, LABEL_RESULT, LABEL_VERSION, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL, RESULT_OK,
+    bucket_series, count_series,
+};
 use berth_api::{CounterSnapshot, LatencyBucket, VersionReport, VersionState};
 use serde::Deserialize;
 
@@ -63,34 +67,32 @@ pub fn model_status(body: &[u8]) -> Result<Vec<VersionReport>, ParseError> {
         .collect())
 }
 
-pub const REQUESTS_METRIC: &str = "berth_serve_requests_total";
-pub const DURATION_METRIC: &str = "berth_serve_request_duration_seconds";
-
 /// Per-version counters of `model` from a Prometheus text exposition. Unknown lines
 /// are skipped: the server may export more than the operator reads.
 pub fn counters(text: &str, model: &str) -> BTreeMap<String, CounterSnapshot> {
     let mut out: BTreeMap<String, CounterSnapshot> = BTreeMap::new();
+    let (count, bucket) = (count_series(REQUEST_DURATION_SECONDS), bucket_series(REQUEST_DURATION_SECONDS));
     for line in text.lines() {
         if line.starts_with('#') {
             continue;
         }
         let Some((name, labels, value)) = sample(line) else { continue };
-        if labels.get("model").map(String::as_str) != Some(model) {
+        if labels.get(LABEL_MODEL).map(String::as_str) != Some(model) {
             continue;
         }
-        let Some(version) = labels.get("version") else { continue };
+        let Some(version) = labels.get(LABEL_VERSION) else { continue };
         let value = if value.is_finite() && value > 0.0 { value.round() as u64 } else { 0 };
         let entry = out.entry(version.clone()).or_default();
         match name {
-            REQUESTS_METRIC => {
+            REQUESTS_TOTAL => {
                 entry.requests += value;
-                if labels.get("result").map(String::as_str) != Some("ok") {
+                if labels.get(LABEL_RESULT).map(String::as_str) != Some(RESULT_OK) {
                     entry.errors += value;
                 }
             }
-            n if n == format!("{DURATION_METRIC}_count") => entry.latency_count += value,
-            n if n == format!("{DURATION_METRIC}_bucket") => {
-                let Some(le) = labels.get("le").and_then(|le| le.parse::<f64>().ok()) else { continue };
+            n if n == count => entry.latency_count += value,
+            n if n == bucket => {
+                let Some(le) = labels.get(LABEL_LE).and_then(|le| le.parse::<f64>().ok()) else { continue };
                 if le.is_finite() {
                     entry.latency_buckets.push(LatencyBucket { le, count: value });
                 }
