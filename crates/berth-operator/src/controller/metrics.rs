@@ -1,9 +1,10 @@
-//! The operator's Prometheus metrics. Names are fixed by the Helm chart's dashboard and
-//! alerts; every label value comes from a bounded set (or names a model/version).
+//! The operator's Prometheus metrics. Names come from `berth_api::metrics` (the chart's
+//! dashboard and alerts query them); every label value comes from a bounded set (or names a model/version).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+use berth_api::metrics;
 use prometheus::{GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 #[derive(Debug)]
@@ -22,26 +23,23 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
-        let reconciles = IntCounterVec::new(
-            Opts::new("berth_operator_reconciles_total", "Reconciles by result (ok, error)."),
-            &["result"],
-        )?;
+        let reconciles =
+            IntCounterVec::new(Opts::new(metrics::RECONCILES_TOTAL, "Reconciles by result (ok, error)."), &["result"])?;
         let errors = IntCounterVec::new(
-            Opts::new("berth_operator_reconcile_errors_total", "Reconcile errors by category."),
+            Opts::new(metrics::RECONCILE_ERRORS_TOTAL, "Reconcile errors by category."),
             &["category"],
         )?;
         let rollouts = IntCounterVec::new(
-            Opts::new("berth_operator_rollouts_total", "Finished rollouts by outcome (promoted, rolled_back)."),
+            Opts::new(metrics::ROLLOUTS_TOTAL, "Finished rollouts by outcome (promoted, rolled_back)."),
             &["outcome"],
         )?;
-        let rollbacks =
-            IntCounterVec::new(Opts::new("berth_operator_rollbacks_total", "Rollbacks by reason."), &["reason"])?;
+        let rollbacks = IntCounterVec::new(Opts::new(metrics::ROLLBACKS_TOTAL, "Rollbacks by reason."), &["reason"])?;
         let traffic = GaugeVec::new(
-            Opts::new("berth_operator_traffic_weight", "Percent of requests each version receives."),
-            &["namespace", "model", "version"],
+            Opts::new(metrics::TRAFFIC_WEIGHT, "Percent of requests each version receives."),
+            &[metrics::LABEL_NAMESPACE, metrics::LABEL_MODEL, metrics::LABEL_VERSION],
         )?;
         let rollout_duration = HistogramVec::new(
-            HistogramOpts::new("berth_operator_rollout_duration_seconds", "From spec.version change to promotion.")
+            HistogramOpts::new(metrics::ROLLOUT_DURATION_SECONDS, "From spec.version change to promotion.")
                 .buckets(vec![1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0]),
             &[],
         )?;

@@ -122,7 +122,7 @@ impl AppState {
         let model_label = if self.models.contains_key(model) { model } else { "_unknown" };
         let version_label = chosen.map(|v| v.to_string()).unwrap_or_default();
         let outcome = match &result {
-            Ok(_) => "ok",
+            Ok(_) => berth_api::metrics::RESULT_OK,
             Err(e) => e.category(),
         };
         self.metrics.observe_request(model_label, &version_label, outcome, started.elapsed().as_secs_f64());
