@@ -284,3 +284,27 @@ async fn status_fields_that_disappear_are_removed() {
     assert_eq!(api.get("s").await.unwrap().resource_version(), rv);
     server.shutdown().await.unwrap();
 }
+
+/// After an upgrade from an operator that wrote status by merge patch, that writer
+/// still co-owns the fields it set; the first write of the new one must still leave the
+/// stored status equal to the computed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_fields_an_older_writer_owns_are_removed_too() {
+    use berth_api::BertModelStatus;
+    use berth_operator::controller::steps::status;
+    let (server, client) = api_server().await;
+    let api: Api<BertModel> = Api::namespaced(client.clone(), "default");
+    let m = model("u", json!({"version": "2", "source": {"uri": "file:///m"}, "replicas": 0}));
+    api.create(&PostParams::default(), &m).await.unwrap();
+    let by_merge = json!({"status": {"stableVersion": "1", "canaryVersion": "2", "canaryWeight": 5.0,
+                                     "analysis": {"requests": 40, "errors": 0, "p99LatencySeconds": 0.1}}});
+    let params = PatchParams { field_manager: Some("berth-operator-0.1".into()), ..PatchParams::default() };
+    api.patch_status("u", &params, &Patch::Merge(&by_merge)).await.unwrap();
+    let canary = api.get("u").await.unwrap().status.unwrap();
+    assert_eq!(canary.canary_version.as_deref(), Some("2"));
+
+    let promoted = BertModelStatus { stable_version: Some("2".into()), ..BertModelStatus::default() };
+    assert!(status::write(&api, "u", &canary, &promoted).await.unwrap());
+    assert_eq!(api.get("u").await.unwrap().status.unwrap(), promoted);
+    server.shutdown().await.unwrap();
+}

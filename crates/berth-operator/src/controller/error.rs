@@ -52,6 +52,7 @@ impl ReconcileError {
             Self::Apply(ApplyError { source, .. }) => source,
             Self::Observe(ObserveError(e))
             | Self::Status(StatusError::Write(e))
+            | Self::Status(StatusError::Leftovers(e))
             | Self::Status(StatusError::Annotations(e)) => e,
             Self::Validate(_) | Self::Build(_) | Self::Status(StatusError::Serialize(_)) => return false,
         };

@@ -3,6 +3,10 @@
 //! own. One manager owning every status field is what makes a field the decision no
 //! longer sets (a finished canary's `canaryVersion`) disappear: SSA removes the fields
 //! a manager stops applying, without the hand-made null diff a merge patch needs.
+//! A field another manager still co-owns survives an apply that drops it: the status an
+//! operator before 0.2 wrote by merge patch (manager `Update`) after an upgrade, or a
+//! hand edit. Whatever the stored status still holds beyond the applied one is then
+//! removed by a JSON patch, so the stored status always equals the computed one.
 //! Then the abort/promote annotation, once acted on, is removed (a merge patch of the
 //! metadata: the user set it, so no manager of ours owns it).
 
@@ -22,6 +26,8 @@ pub enum StatusError {
     Serialize(#[source] serde_json::Error),
     #[error("writing the status: {0}")]
     Write(#[source] kube::Error),
+    #[error("removing status fields another manager still held: {0}")]
+    Leftovers(#[source] kube::Error),
     #[error("removing the abort/promote annotation: {0}")]
     Annotations(#[source] kube::Error),
 }
@@ -50,8 +56,35 @@ pub async fn write(
     }
     let patch = apply_patch(name, new)?;
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch_status(name, &params, &Patch::Apply(&patch)).await.map_err(StatusError::Write)?;
+    let written = api.patch_status(name, &params, &Patch::Apply(&patch)).await.map_err(StatusError::Write)?;
+    let stored = serde_json::to_value(&written.status).map_err(StatusError::Serialize)?;
+    let removals = leftovers(&stored, &patch["status"], "/status");
+    if !removals.is_empty() {
+        tracing::info!(fields = ?removals, "status fields co-owned by another manager removed");
+        let ops: Vec<Value> = removals.iter().map(|path| json!({"op": "remove", "path": path})).collect();
+        let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops)).map_err(StatusError::Serialize)?;
+        let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+        api.patch_status(name, &params, &Patch::<()>::Json(patch)).await.map_err(StatusError::Leftovers)?;
+    }
     Ok(true)
+}
+
+/// JSON pointers (under `at`) of the object keys `stored` has and `applied` does not,
+/// descending into objects both have. Lists are atomic in this schema: an apply
+/// replaces them whole, so they never hold leftovers.
+pub fn leftovers(stored: &Value, applied: &Value, at: &str) -> Vec<String> {
+    let (Some(stored), Some(applied)) = (stored.as_object(), applied.as_object()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (key, value) in stored {
+        let path = format!("{at}/{}", key.replace('~', "~0").replace('/', "~1"));
+        match applied.get(key) {
+            None => out.push(path),
+            Some(want) => out.extend(leftovers(value, want, &path)),
+        }
+    }
+    out
 }
 
 /// Remove the abort/promote annotation (the decision acted on it).
@@ -74,5 +107,18 @@ mod tests {
         // Absent, not null: SSA removes what the manager no longer applies.
         assert!(patch["status"].get("canaryVersion").is_none());
         Ok(())
+    }
+
+    #[test]
+    fn leftovers_are_the_keys_only_the_stored_status_has() {
+        let stored = json!({"phase": "Serving", "canaryVersion": "3", "analysis": {"requests": 5, "p99LatencySeconds": 0.2},
+                            "traffic": [{"version": "3", "weight": 100.0}]});
+        let applied = json!({"phase": "Serving", "analysis": {"requests": 5}, "traffic": []});
+        assert_eq!(
+            leftovers(&stored, &applied, "/status"),
+            vec!["/status/analysis/p99LatencySeconds".to_string(), "/status/canaryVersion".to_string()]
+        );
+        assert!(leftovers(&applied, &applied, "/status").is_empty());
+        assert_eq!(leftovers(&json!({"a/b~": 1}), &json!({}), ""), vec!["/a~1b~0".to_string()]);
     }
 }
