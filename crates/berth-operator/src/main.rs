@@ -44,7 +44,7 @@ struct RunArgs {
     /// Namespaces to watch, comma-separated (default: all).
     #[arg(long, value_delimiter = ',')]
     namespaces: Vec<String>,
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, default_value = "text", value_parser = berth_runtime::flag::<LogFormat>(LogFormat::NAMES))]
     log_format: LogFormat,
     /// Serving image for models that do not name one.
     #[arg(long, env = "BERTH_SERVE_IMAGE", default_value = concat!("ghcr.io/berth-dev/berth-serve:", env!("CARGO_PKG_VERSION")))]

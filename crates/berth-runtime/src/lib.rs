@@ -5,12 +5,15 @@
 //!   filters.
 //! - [`shutdown`]: a future for SIGTERM/SIGINT, and [`shutdown::Stop`], a stop signal
 //!   many tasks can wait on and any one can trigger.
+//! - [`flags`]: flags whose values are berth-api's enums.
 //! - [`health`]: `/healthz`, `/readyz` and `/metrics` (a Prometheus registry).
 
+pub mod flags;
 pub mod health;
 pub mod logging;
 pub mod shutdown;
 
+pub use flags::flag;
 pub use health::Health;
 pub use logging::{LogFormat, init_logging};
 pub use shutdown::{Stop, terminated};

@@ -3,14 +3,8 @@
 //! events are flattened (`{"timestamp":..,"level":..,"message":..,"field":..}`) so log
 //! pipelines see the same shape from the operator and the serving pods.
 
+pub use berth_api::LogFormat;
 use tracing_subscriber::EnvFilter;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -49,8 +43,11 @@ mod tests {
 
     #[test]
     fn formats_parse_from_flags() {
-        use clap::ValueEnum;
-        assert_eq!(LogFormat::from_str("json", false), Ok(LogFormat::Json));
-        assert_eq!(LogFormat::from_str("text", false), Ok(LogFormat::Text));
+        use clap::builder::TypedValueParser;
+        let cmd = clap::Command::new("t");
+        let parser = crate::flags::flag::<LogFormat>(LogFormat::NAMES);
+        assert_eq!(parser.parse_ref(&cmd, None, std::ffi::OsStr::new("json")).ok(), Some(LogFormat::Json));
+        assert_eq!(parser.parse_ref(&cmd, None, std::ffi::OsStr::new("text")).ok(), Some(LogFormat::Text));
+        assert!(parser.parse_ref(&cmd, None, std::ffi::OsStr::new("xml")).is_err());
     }
 }

@@ -6,14 +6,12 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_api::serve::FlagValueError;
 use berth_api::{KubeDuration, Normalize, Pooling, SourceLocation, Task, Truncation};
+use berth_runtime::flag;
 use clap::Parser;
-use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use crate::config::{ServingConfig, Spinning};
 use crate::manager::controlled::ControlledSource;
@@ -23,15 +21,6 @@ use crate::server::{ServerOptions, Source};
 
 /// The log format is part of the operator's contract too.
 pub use berth_api::LogFormat;
-
-/// A flag whose values are one of berth-api's enums: the names in `--help` and in
-/// clap's error, the enum's own `FromStr` to read them (berth-api keeps no clap).
-fn flag<T>(names: &'static [&'static str]) -> impl TypedValueParser<Value = T>
-where
-    T: FromStr<Err = FlagValueError> + Clone + Send + Sync + 'static,
-{
-    PossibleValuesParser::new(names.iter().copied()).try_map(|name| name.parse::<T>())
-}
 
 #[derive(Debug, Clone, Parser)]
 #[command(

@@ -1,21 +1,13 @@
 //! berth-serve: parse flags, set up logging, run until SIGTERM/SIGINT, drain.
 
 use anyhow::Context;
-use berth_serve::cli::{Args, LogFormat};
+use berth_serve::cli::Args;
 use clap::Parser;
-
-/// berth-serve's own flag type (its CLI module) mapped onto the shared one.
-fn log_format(format: LogFormat) -> berth_runtime::LogFormat {
-    match format {
-        LogFormat::Json => berth_runtime::LogFormat::Json,
-        LogFormat::Text => berth_runtime::LogFormat::Text,
-    }
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    berth_runtime::init_logging(log_format(args.log_format), "info")?;
+    berth_runtime::init_logging(args.log_format, "info")?;
     let address_file = args.address_file.clone();
     let options = args.into_options().map_err(anyhow::Error::msg)?;
     let server = berth_serve::server::start(options).await.context("starting berth-serve")?;
