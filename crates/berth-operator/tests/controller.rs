@@ -6,13 +6,14 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_api::BertModel;
 use berth_api::conditions::find;
 use berth_apiserver::{ApiServerConfig, ApiServerHandle};
 use berth_operator::build::BuildConfig;
 use berth_operator::controller::{self, Context, Metrics};
+use berth_testkit::eventually;
 use futures::FutureExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Service, ServiceAccount};
@@ -81,21 +82,6 @@ fn model(name: &str, spec: serde_json::Value) -> BertModel {
         "spec": spec,
     }))
     .unwrap()
-}
-
-async fn eventually<T, F, Fut>(what: &str, within: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(value) = f().await {
-            return value;
-        }
-        assert!(start.elapsed() < within, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn apply(api: &Api<BertModel>, m: &BertModel) -> BertModel {
