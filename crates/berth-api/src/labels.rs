@@ -20,9 +20,9 @@ pub const ENV_MODEL_NAMESPACE: &str = "BERTH_MODEL_NAMESPACE";
 pub const ENV_POD_NAME: &str = "POD_NAME";
 
 /// Condition types every BertModel carries.
-pub const CONDITION_READY: &str = "Ready";
-pub const CONDITION_PROGRESSING: &str = "Progressing";
-pub const CONDITION_DEGRADED: &str = "Degraded";
+pub use berth_rollout::conditions::{
+    CONDITION_DEGRADED, CONDITION_PROGRESSING, CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED,
+};
 
 /// The labels that select a model's serving pods.
 pub fn selector_labels(model: &str) -> std::collections::BTreeMap<String, String> {

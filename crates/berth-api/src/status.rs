@@ -1,6 +1,11 @@
 //! The observed state the operator writes: `BertModel.status`, and the part of it the
-//! serving pods read (`status.traffic`), so both sides share one definition.
+//! serving pods read (`status.traffic`), so both sides share one definition. The parts
+//! without a Kubernetes timestamp are the rollout engine's own types (berth-rollout),
+//! re-exported: the engine, the operator and the pods read one definition.
 
+pub use berth_rollout::{
+    CounterSnapshot, LatencyBucket, Phase, RejectionReason, TrafficTarget, VersionReport, VersionState,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -54,57 +59,6 @@ pub struct BertModelStatus {
     pub conditions: Vec<Condition>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
-pub enum Phase {
-    #[default]
-    Pending,
-    Loading,
-    Progressing,
-    Paused,
-    Serving,
-    RollingBack,
-    Degraded,
-    Failed,
-}
-
-/// One line of the traffic table: a version and its share of requests in percent.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
-pub struct TrafficTarget {
-    pub version: String,
-    #[schemars(range(min = 0.0, max = 100.0))]
-    pub weight: f64,
-}
-
-/// Why a version was rejected; bounded, so it can label metrics and Events.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
-pub enum RejectionReason {
-    /// A pod could not fetch, verify or load the version.
-    LoadFailed,
-    /// Not every pod loaded the version within `rollout.loadTimeout`.
-    LoadTimeout,
-    /// Pods restarted repeatedly while loading the version.
-    CrashLoop,
-    /// The canary's error rate exceeded `analysis.maxErrorRate`.
-    ErrorRate,
-    /// The canary's p99 latency exceeded `analysis.maxP99Latency`.
-    Latency,
-    /// A user aborted the rollout.
-    Aborted,
-}
-
-impl RejectionReason {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::LoadFailed => "LoadFailed",
-            Self::LoadTimeout => "LoadTimeout",
-            Self::CrashLoop => "CrashLoop",
-            Self::ErrorRate => "ErrorRate",
-            Self::Latency => "Latency",
-            Self::Aborted => "Aborted",
-        }
-    }
-}
-
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct RejectedVersion {
     pub version: String,
@@ -144,68 +98,4 @@ pub struct AnalysisStatus {
     /// interval is judged on the difference, also after an operator restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<CounterSnapshot>,
-}
-
-/// Cumulative request counters of one version, summed over the serving pods.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CounterSnapshot {
-    #[serde(default)]
-    pub requests: u64,
-    #[serde(default)]
-    pub errors: u64,
-    /// Latency histogram buckets with a finite upper bound, ascending (cumulative counts).
-    #[serde(default)]
-    pub latency_buckets: Vec<LatencyBucket>,
-    /// Observations in the latency histogram (its `+Inf` bucket).
-    #[serde(default)]
-    pub latency_count: u64,
-}
-
-/// One cumulative histogram bucket: observations of at most `le` seconds.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-pub struct LatencyBucket {
-    pub le: f64,
-    pub count: u64,
-}
-
-/// A version's state inside one serving pod, as TF Serving names them.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum VersionState {
-    Start,
-    Loading,
-    Available,
-    Unloading,
-    End,
-}
-
-impl VersionState {
-    pub const ALL: [VersionState; 5] = [Self::Start, Self::Loading, Self::Available, Self::Unloading, Self::End];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Start => "START",
-            Self::Loading => "LOADING",
-            Self::Available => "AVAILABLE",
-            Self::Unloading => "UNLOADING",
-            Self::End => "END",
-        }
-    }
-}
-
-impl std::fmt::Display for VersionState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One serving pod's report about one version (what the operator polls).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct VersionReport {
-    pub version: String,
-    pub state: VersionState,
-    /// The load error, kept after the version ends so it can be shown.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
 }

@@ -5,9 +5,7 @@ use berth_api::labels::{ABORT_ANNOTATION, PROMOTE_ANNOTATION, selector_string};
 use berth_api::{BertModel, BertModelStatus};
 use kube::ResourceExt;
 
-use crate::core::conditions::invalid_spec;
-use crate::core::rollout::whole_seconds;
-use crate::core::{Decision, Input, Observations, decide as engine};
+use crate::core::{Decision, Input, Observations, decide as engine, invalid_spec};
 
 /// An annotation set to `"true"` (`kubectl berth abort|promote`).
 fn annotation(model: &BertModel, key: &str) -> bool {
@@ -37,7 +35,5 @@ pub fn invalid(
     message: &str,
     now: jiff::Timestamp,
 ) -> BertModelStatus {
-    let mut status = status.clone();
-    invalid_spec(&mut status, generation, message.to_string(), whole_seconds(now));
-    status
+    invalid_spec(status, generation, message.to_string(), now)
 }

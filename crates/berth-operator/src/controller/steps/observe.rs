@@ -14,9 +14,7 @@ use kube::api::ListParams;
 
 use crate::build::deployment::CONTAINER;
 use crate::build::service::HTTP_PORT;
-use crate::core::conditions::rolling_update;
-use crate::core::parse;
-use crate::core::{Observations, PodObservation};
+use crate::core::{Observations, PodObservation, parse, rolling_update};
 
 /// How long one pod may take to answer one poll.
 pub const POLL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -40,7 +38,7 @@ pub fn pod_facts(pod: &Pod) -> Option<(PodObservation, Option<String>)> {
         .and_then(|c| c.last_state.as_ref())
         .and_then(|s| s.terminated.as_ref())
         .and_then(|t| t.finished_at.as_ref())
-        .map(|t| t.0);
+        .map(crate::core::edge::time_in);
     let running = status.and_then(|s| s.phase.as_deref()) == Some("Running");
     let ip = status.and_then(|s| s.pod_ip.clone()).filter(|_| running);
     let observation = PodObservation {

@@ -1,7 +1,8 @@
 //! Judging the canary over one analysis interval, from the difference of cumulative
 //! counters (requests, errors, latency histogram) between two snapshots.
 
-use berth_api::{AnalysisSpec, CounterSnapshot, LatencyBucket, RejectionReason};
+use crate::policy::AnalysisLimits;
+use crate::state::{CounterSnapshot, LatencyBucket, RejectionReason};
 
 /// The verdict on one interval.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +28,7 @@ pub struct Judgement {
 }
 
 /// Judge the interval from `before` to `after`.
-pub fn judge(limits: &AnalysisSpec, before: &CounterSnapshot, after: &CounterSnapshot) -> Judgement {
+pub fn judge(limits: &AnalysisLimits, before: &CounterSnapshot, after: &CounterSnapshot) -> Judgement {
     let (Some(requests), Some(errors)) =
         (after.requests.checked_sub(before.requests), after.errors.checked_sub(before.errors))
     else {
@@ -42,7 +43,7 @@ pub fn judge(limits: &AnalysisSpec, before: &CounterSnapshot, after: &CounterSna
         return Judgement { requests, errors, error_rate: None, p99_seconds: p99, verdict: Verdict::Inconclusive };
     }
     let error_rate = errors as f64 / requests as f64;
-    let max_p99 = limits.max_p99_latency.as_duration().as_secs_f64();
+    let max_p99 = limits.max_p99_latency.as_secs_f64();
     let verdict = if error_rate > limits.max_error_rate {
         Verdict::Fail {
             reason: RejectionReason::ErrorRate,
@@ -104,13 +105,13 @@ pub fn quantile(q: f64, buckets: &[LatencyBucket], total: u64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_api::KubeDuration;
+    use std::time::Duration;
 
-    fn limits() -> AnalysisSpec {
-        AnalysisSpec {
-            interval: KubeDuration::from_secs(5),
+    fn limits() -> AnalysisLimits {
+        AnalysisLimits {
+            interval: Duration::from_secs(5),
             max_error_rate: 0.01,
-            max_p99_latency: KubeDuration::from_millis(200),
+            max_p99_latency: Duration::from_millis(200),
             min_requests: 50,
             failure_limit: 2,
         }

@@ -8,9 +8,8 @@ mod sim;
 
 use std::time::Duration;
 
-use berth_api::conditions::is_true;
-use berth_api::{KubeDuration, Phase, RejectionReason, RolloutStep, TrafficTarget, weight_of};
-use berth_operator::core::Outcome;
+use berth_rollout::conditions::is_true;
+use berth_rollout::{Outcome, Phase, RejectionReason, Step, TrafficTarget, weight_of};
 use sim::{Behaviour, Sim, spec};
 
 const TICK: Duration = Duration::from_secs(1);
@@ -210,7 +209,7 @@ fn promote_annotation_skips_the_steps() {
 #[test]
 fn no_pauses_promote_as_soon_as_loaded() {
     let mut sim = Sim::serving("1", 2);
-    sim.spec.rollout.steps = vec![RolloutStep { weight: 100.0, pause: None }];
+    sim.spec.rollout.steps = vec![Step { weight: 100.0, pause: None }];
     sim.spec.rollout.max_loading_pods = 2;
     sim.set_version("2");
     let decisions = sim.run(TICK, 20, |s| s.status.stable_version.as_deref() == Some("2"));
@@ -255,7 +254,7 @@ fn a_rejected_version_stays_rejected_until_spec_version_moves_away_and_back() {
     assert!(sim.status.rejected_versions[0].blocking && cond(&sim, "Degraded"));
     // Back to 1, then 2 again: 2 is tried again (berth-serve reloads it when its files
     // changed; here they did not, so it fails again and is rejected anew).
-    let first = sim.status.rejected_versions[0].time.clone();
+    let first = sim.status.rejected_versions[0].time;
     sim.set_version("1");
     sim.reconcile();
     assert!(!sim.status.rejected_versions[0].blocking, "history only once spec.version moved");
@@ -279,7 +278,7 @@ fn requeues_while_a_rollout_runs_and_rests_when_serving() {
     assert!(d.requeue_after.is_some_and(|r| r <= Duration::from_secs(2)));
     sim.run(TICK, 50, |s| s.status.current_step == Some(0));
     let d = sim.reconcile();
-    assert!(d.requeue_after.is_some_and(|r| r <= KubeDuration::from_secs(5).as_duration()));
+    assert!(d.requeue_after.is_some_and(|r| r <= Duration::from_secs(5)));
 }
 
 #[test]
@@ -287,7 +286,7 @@ fn a_rolling_pod_template_update_reads_as_progressing() {
     let sim = Sim::serving("1", 2);
     let mut obs = sim.observations();
     obs.rolling_update = Some("rolling update: 1 of 2 pods updated".into());
-    let input = berth_operator::core::Input {
+    let input = berth_rollout::Input {
         spec: &sim.spec,
         generation: Some(sim.generation),
         status: &sim.status,
@@ -296,7 +295,7 @@ fn a_rolling_pod_template_update_reads_as_progressing() {
         obs: &obs,
         now: sim.now,
     };
-    let d = berth_operator::core::decide(&input);
+    let d = berth_rollout::decide(&input);
     assert_eq!(d.status.phase, Phase::Serving);
     assert!(is_true(&d.status.conditions, "Progressing") && is_true(&d.status.conditions, "Reconciling"));
     assert!(is_true(&d.status.conditions, "Ready"));

@@ -5,12 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use berth_api::{
-    BertModelSpec, BertModelStatus, CounterSnapshot, KubeDuration, LatencyBucket, ModelSource, RolloutStep,
-    VersionReport, VersionState, effective_weights,
+use berth_rollout::{
+    AnalysisLimits, CounterSnapshot, Decision, Input, LatencyBucket, Observations, PodObservation, Policy,
+    RolloutState, Spec, Step, Time, VersionReport, VersionState, decide, effective_weights,
 };
-use berth_operator::core::{Decision, Input, Observations, PodObservation, decide};
-use jiff::Timestamp;
 
 /// How a version behaves once a pod has it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,47 +30,53 @@ pub struct SimPod {
     pub name: String,
     pub versions: BTreeMap<String, VersionReport>,
     pub restarts: i32,
-    pub last_terminated_at: Option<Timestamp>,
+    pub last_terminated_at: Option<Time>,
 }
 
 pub struct Sim {
-    pub spec: BertModelSpec,
-    pub status: BertModelStatus,
+    pub spec: Spec,
+    pub status: RolloutState,
     pub generation: i64,
     pub pods: Vec<SimPod>,
     pub behaviour: BTreeMap<String, Behaviour>,
     pub counters: BTreeMap<String, CounterSnapshot>,
-    pub now: Timestamp,
+    pub now: Time,
     pub abort: bool,
     pub promote: bool,
     pub requests_per_pod: u64,
 }
 
-pub fn spec(version: &str, replicas: i32) -> BertModelSpec {
-    let mut spec: BertModelSpec = serde_json::from_value(serde_json::json!({
-        "version": version,
-        "source": {"uri": "file:///models/m"},
-        "replicas": replicas,
-    }))
-    .unwrap_or_else(|e| panic!("spec: {e}"));
-    spec.source = ModelSource { uri: "file:///models/m".into(), secret_name: None };
-    spec.rollout.steps = vec![
-        RolloutStep { weight: 10.0, pause: Some(KubeDuration::from_secs(10)) },
-        RolloutStep { weight: 50.0, pause: Some(KubeDuration::from_secs(10)) },
-        RolloutStep { weight: 100.0, pause: None },
-    ];
-    spec.rollout.analysis.interval = KubeDuration::from_secs(5);
-    spec.rollout.analysis.min_requests = 10;
-    spec.rollout.load_timeout = KubeDuration::from_secs(60);
-    spec
+/// A spec with short steps and the API's defaults elsewhere.
+pub fn spec(version: &str, replicas: i32) -> Spec {
+    Spec {
+        version: version.to_string(),
+        replicas,
+        rollout: Policy {
+            steps: vec![
+                Step { weight: 10.0, pause: Some(Duration::from_secs(10)) },
+                Step { weight: 50.0, pause: Some(Duration::from_secs(10)) },
+                Step { weight: 100.0, pause: None },
+            ],
+            analysis: AnalysisLimits {
+                interval: Duration::from_secs(5),
+                max_error_rate: 0.01,
+                max_p99_latency: Duration::from_millis(500),
+                min_requests: 10,
+                failure_limit: 2,
+            },
+            load_timeout: Duration::from_secs(60),
+            max_loading_pods: 1,
+            paused: false,
+        },
+    }
 }
 
-pub fn start() -> Timestamp {
-    Timestamp::from_second(1_800_000_000).unwrap_or_else(|e| panic!("{e}"))
+pub fn start() -> Time {
+    Time::from_unix_seconds(1_800_000_000)
 }
 
 impl Sim {
-    pub fn new(spec: BertModelSpec) -> Self {
+    pub fn new(spec: Spec) -> Self {
         let pods = (0..spec.replicas)
             .map(|i| SimPod {
                 name: format!("pod-{i}"),
@@ -83,7 +87,7 @@ impl Sim {
             .collect();
         Self {
             spec,
-            status: BertModelStatus::default(),
+            status: RolloutState::default(),
             generation: 1,
             pods,
             behaviour: BTreeMap::new(),
@@ -142,7 +146,7 @@ impl Sim {
 
     /// Time passes: pods converge on the traffic table by one step and serve requests.
     pub fn advance(&mut self, by: Duration) {
-        self.now = self.now.checked_add(by).unwrap_or_else(|e| panic!("{e}"));
+        self.now = self.now.checked_add(by).unwrap_or_else(|| panic!("time overflow"));
         let table = self.status.traffic.clone();
         let canary = self.status.canary_version.clone();
         let allowed = self.status.canary_pods.clone();

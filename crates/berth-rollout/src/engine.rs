@@ -1,25 +1,22 @@
-//! The rollout engine: a pure state machine from `(spec, status, observations, now)` to
-//! the next status (traffic table included), the events to publish and when to look
-//! again. All memory lives in `status`, so a restarted operator decides the same way.
+//! The rollout engine: a pure state machine from `(spec, state, observations, now)` to
+//! the next state (traffic table included), the events to publish and when to look
+//! again. All memory lives in the state, which the operator keeps in
+//! `BertModel.status`, so a restarted operator decides the same way.
 //!
-//! States, read off the status: first deploy (no stable version), serving (stable is
+//! States, read off the state: first deploy (no stable version), serving (stable is
 //! spec.version), canary loading (`currentStep` absent), canary at a step, and a
 //! rejected spec.version (rolled back, or failed before anything served).
 
 use std::time::Duration;
 
-use berth_api::traffic::round_weight;
-use berth_api::{
-    AnalysisStatus, BertModelSpec, BertModelStatus, Phase, RejectedVersion, RejectionReason, TrafficTarget,
-    VersionState,
-};
-use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-
-use crate::core::analysis::{Verdict, judge};
-use crate::core::conditions;
-use crate::core::loading::{LoadPlan, LoadProgress, progress};
-use crate::core::observe::Observations;
+use crate::analysis::{Verdict, judge};
+use crate::conditions;
+use crate::loading::{LoadPlan, LoadProgress, progress};
+use crate::observe::{Observations, VersionState};
+use crate::policy::Spec;
+use crate::state::{AnalysisState, Phase, RejectedVersion, RejectionReason, RolloutState};
+use crate::time::Time;
+use crate::traffic::{round_weight, table, weight_of};
 
 /// How often to look at pods that are loading a version (they do not notify us).
 pub const LOAD_POLL: Duration = Duration::from_secs(2);
@@ -29,15 +26,15 @@ pub const MAX_REJECTED: usize = 10;
 /// Everything a decision depends on.
 #[derive(Debug, Clone)]
 pub struct Input<'a> {
-    pub spec: &'a BertModelSpec,
+    pub spec: &'a Spec,
     pub generation: Option<i64>,
-    pub status: &'a BertModelStatus,
-    /// `berth.dev/abort: "true"` is set.
+    pub status: &'a RolloutState,
+    /// The user asked to abort the rollout (`berth.dev/abort: "true"`).
     pub abort: bool,
-    /// `berth.dev/promote: "true"` is set.
+    /// The user asked to promote the canary now (`berth.dev/promote: "true"`).
     pub promote: bool,
     pub obs: &'a Observations,
-    pub now: Timestamp,
+    pub now: Time,
 }
 
 /// Something worth a Kubernetes Event.
@@ -55,9 +52,11 @@ pub enum Outcome {
     RolledBack { version: String, reason: RejectionReason },
 }
 
+/// What the engine decided; `S` is the state type, which the operator maps to its API
+/// status with [`Decision::map_status`].
 #[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
-    pub status: BertModelStatus,
+pub struct Decision<S = RolloutState> {
+    pub status: S,
     pub events: Vec<RolloutEvent>,
     pub outcome: Option<Outcome>,
     /// When to decide again at the latest (`None`: only when something changes).
@@ -66,7 +65,18 @@ pub struct Decision {
     pub clear_annotations: bool,
 }
 
-impl Decision {
+impl<S> Decision<S> {
+    /// The same decision over another representation of the state.
+    pub fn map_status<T>(self, f: impl FnOnce(S) -> T) -> Decision<T> {
+        Decision {
+            status: f(self.status),
+            events: self.events,
+            outcome: self.outcome,
+            requeue_after: self.requeue_after,
+            clear_annotations: self.clear_annotations,
+        }
+    }
+
     fn event(&mut self, warning: bool, reason: &'static str, message: String) {
         self.events.push(RolloutEvent { warning, reason, message });
     }
@@ -76,38 +86,34 @@ impl Decision {
     }
 }
 
-/// Time from `since` to `now`, zero when `since` lies ahead.
-pub fn elapsed(since: Timestamp, now: Timestamp) -> Duration {
-    let d = now.duration_since(since);
-    if d.is_negative() { Duration::ZERO } else { d.unsigned_abs() }
-}
-
-pub fn whole_seconds(t: Timestamp) -> Timestamp {
-    Timestamp::from_second(t.as_second()).unwrap_or(t)
-}
-
 /// Whether `version` was rejected and `spec.version` has not moved away since.
-pub fn is_rejected(status: &BertModelStatus, version: &str) -> bool {
+pub fn is_rejected(status: &RolloutState, version: &str) -> bool {
     status.rejected_versions.iter().any(|r| r.version == version && r.blocking)
 }
 
 /// A rejection blocks only until spec.version changes: entries for other versions
 /// become history.
-fn lift_rejections(status: &mut BertModelStatus, desired: &str) {
+fn lift_rejections(status: &mut RolloutState, desired: &str) {
     for r in status.rejected_versions.iter_mut().filter(|r| r.version != desired) {
         r.blocking = false;
     }
 }
 
-fn table(entries: &[(&str, f64)]) -> Vec<TrafficTarget> {
-    entries.iter().map(|(v, w)| TrafficTarget { version: v.to_string(), weight: round_weight(*w) }).collect()
+impl RolloutState {
+    /// No canary any more: whatever rollout ran is over.
+    fn end_rollout(&mut self) {
+        self.canary_version = None;
+        self.canary_pods = None;
+        self.current_step = None;
+        self.step_started_at = None;
+    }
 }
 
 /// Decide the next status.
 pub fn decide(input: &Input<'_>) -> Decision {
     // Kubernetes stores times to the second: deciding on whole seconds makes the status
     // we write identical to the one we read back, so a restart decides the same way.
-    let input = &Input { now: whole_seconds(input.now), ..input.clone() };
+    let input = &Input { now: input.now.whole_seconds(), ..input.clone() };
     let mut d = Decision {
         status: input.status.clone(),
         events: Vec::new(),
@@ -143,7 +149,7 @@ pub fn decide(input: &Input<'_>) -> Decision {
             Some(s) => canary(&mut d, input, &s, desired),
         }
     }
-    d.status.canary_weight = d.status.canary_version.as_deref().map(|c| berth_api::weight_of(&d.status.traffic, c));
+    d.status.canary_weight = d.status.canary_version.as_deref().map(|c| weight_of(&d.status.traffic, c));
     conditions::finish(&mut d.status, input);
     d
 }
@@ -151,10 +157,7 @@ pub fn decide(input: &Input<'_>) -> Decision {
 /// spec.version is rejected: serve stable alone (or nothing), until spec.version changes.
 fn settle_rejected(d: &mut Decision, input: &Input<'_>, desired: &str) {
     let s = &mut d.status;
-    s.canary_version = None;
-    s.canary_pods = None;
-    s.current_step = None;
-    s.step_started_at = None;
+    s.end_rollout();
     match s.stable_version.clone() {
         Some(stable) => {
             s.traffic = table(&[(&stable, 100.0)]);
@@ -178,10 +181,7 @@ fn settle_rejected(d: &mut Decision, input: &Input<'_>, desired: &str) {
 fn adopt(d: &mut Decision, version: &str) {
     let s = &mut d.status;
     s.stable_version = Some(version.to_string());
-    s.canary_version = None;
-    s.canary_pods = None;
-    s.current_step = None;
-    s.step_started_at = None;
+    s.end_rollout();
     s.analysis = None;
     s.traffic = table(&[(version, 100.0)]);
     s.phase = Phase::Serving;
@@ -194,15 +194,12 @@ fn reject(d: &mut Decision, input: &Input<'_>, version: &str, reason: RejectionR
         version: version.to_string(),
         reason,
         message: message.clone(),
-        time: Time(input.now),
+        time: input.now,
         blocking: true,
     });
     let excess = s.rejected_versions.len().saturating_sub(MAX_REJECTED);
     s.rejected_versions.drain(..excess);
-    s.canary_version = None;
-    s.canary_pods = None;
-    s.current_step = None;
-    s.step_started_at = None;
+    s.end_rollout();
     match s.stable_version.clone() {
         // Rollback: the stable version takes everything at once; the canary leaves the
         // table, so every pod unloads it.
@@ -225,21 +222,21 @@ fn first_deploy(d: &mut Decision, input: &Input<'_>, desired: &str) {
     let want = table(&[(desired, 100.0)]);
     if d.status.traffic != want || d.status.step_started_at.is_none() {
         d.status.traffic = want;
-        d.status.step_started_at = Some(Time(input.now));
+        d.status.step_started_at = Some(input.now);
         d.status.canary_version = None;
         d.status.canary_pods = None;
         d.status.current_step = None;
         d.event(false, "Loading", format!("loading version {desired}"));
     }
     d.status.phase = Phase::Loading;
-    let started = d.status.step_started_at.as_ref().map_or(input.now, |t| t.0);
+    let started = d.status.step_started_at.unwrap_or(input.now);
     let plan = LoadPlan {
         version: desired,
         allowed: None,
         max_loading: 1,
         need_all: false,
         started,
-        timeout: input.spec.rollout.load_timeout.as_duration(),
+        timeout: input.spec.rollout.load_timeout,
         retry: d.status.rejected_versions.iter().any(|r| r.version == desired),
     };
     match progress(&plan, input.obs, input.now) {
@@ -266,7 +263,7 @@ fn canary(d: &mut Decision, input: &Input<'_>, stable: &str, desired: &str) {
         s.canary_version = Some(desired.to_string());
         s.traffic = table(&[(stable, 100.0), (desired, 0.0)]);
         s.current_step = None;
-        s.step_started_at = Some(Time(input.now));
+        s.step_started_at = Some(input.now);
         s.canary_pods = Some(Vec::new());
         s.analysis = None;
         d.event(false, "RolloutStarted", format!("loading version {desired} beside {stable}"));
@@ -279,15 +276,15 @@ fn canary(d: &mut Decision, input: &Input<'_>, stable: &str, desired: &str) {
 
 fn canary_loading(d: &mut Decision, input: &Input<'_>, stable: &str, desired: &str) {
     d.status.phase = Phase::Loading;
-    let started = d.status.step_started_at.as_ref().map_or(input.now, |t| t.0);
+    let started = d.status.step_started_at.unwrap_or(input.now);
     let allowed = d.status.canary_pods.clone();
     let plan = LoadPlan {
         version: desired,
         allowed: allowed.as_deref(),
-        max_loading: usize::try_from(input.spec.rollout.max_loading_pods).unwrap_or(1).max(1),
+        max_loading: input.spec.rollout.max_loading_pods.max(1),
         need_all: true,
         started,
-        timeout: input.spec.rollout.load_timeout.as_duration(),
+        timeout: input.spec.rollout.load_timeout,
         retry: d.status.rejected_versions.iter().any(|r| r.version == desired),
     };
     match progress(&plan, input.obs, input.now) {
@@ -324,21 +321,21 @@ fn enter_step(d: &mut Decision, input: &Input<'_>, stable: &str, desired: &str, 
         let weight = round_weight(step.weight);
         let s = &mut d.status;
         s.current_step = u32::try_from(index).ok();
-        s.step_started_at = Some(Time(input.now));
+        s.step_started_at = Some(input.now);
         s.traffic = table(&[(stable, 100.0 - weight), (desired, weight)]);
         s.phase = Phase::Progressing;
         let baseline = input.obs.counters.get(desired).cloned().unwrap_or_default();
         let failures = s.analysis.as_ref().map_or(0, |a| a.consecutive_failures);
-        s.analysis = Some(AnalysisStatus {
+        s.analysis = Some(AnalysisState {
             consecutive_failures: failures,
-            last_time: Some(Time(input.now)),
+            last_time: Some(input.now),
             baseline: Some(baseline),
-            ..AnalysisStatus::default()
+            ..AnalysisState::default()
         });
         d.event(false, "StepStarted", format!("version {desired} at {weight}% (step {})", index + 1));
-        let pause = step.pause.map_or(Duration::ZERO, |p| p.as_duration());
+        let pause = step.pause.unwrap_or_default();
         if !pause.is_zero() {
-            d.requeue(pause.min(input.spec.rollout.analysis.interval.as_duration()));
+            d.requeue(pause.min(input.spec.rollout.analysis.interval));
             return;
         }
         if index + 1 == steps.len() {
@@ -362,10 +359,10 @@ fn canary_step(d: &mut Decision, input: &Input<'_>, stable: &str, desired: &str,
         return;
     }
     let limits = &input.spec.rollout.analysis;
-    let interval = limits.interval.as_duration();
+    let interval = limits.interval;
     let mut analysis = d.status.analysis.clone().unwrap_or_default();
     let current = input.obs.counters.get(desired).cloned().unwrap_or_default();
-    let due = analysis.last_time.as_ref().is_none_or(|t| elapsed(t.0, input.now) >= interval);
+    let due = analysis.last_time.is_none_or(|t| input.now.since(t) >= interval);
     if due {
         match &analysis.baseline {
             None => analysis.baseline = Some(current),
@@ -393,11 +390,10 @@ fn canary_step(d: &mut Decision, input: &Input<'_>, stable: &str, desired: &str,
                 }
             }
         }
-        analysis.last_time = Some(Time(input.now));
+        analysis.last_time = Some(input.now);
     }
     let failures = analysis.consecutive_failures;
-    let next_analysis =
-        analysis.last_time.as_ref().map_or(interval, |t| interval.saturating_sub(elapsed(t.0, input.now)));
+    let next_analysis = analysis.last_time.map_or(interval, |t| interval.saturating_sub(input.now.since(t)));
     d.status.analysis = Some(analysis);
     d.requeue(next_analysis);
 
@@ -406,9 +402,9 @@ fn canary_step(d: &mut Decision, input: &Input<'_>, stable: &str, desired: &str,
         return;
     }
     d.status.phase = Phase::Progressing;
-    let pause = input.spec.rollout.steps.get(step).and_then(|s| s.pause).map_or(Duration::ZERO, |p| p.as_duration());
-    let started = d.status.step_started_at.as_ref().map_or(input.now, |t| t.0);
-    let held = elapsed(started, input.now);
+    let pause = input.spec.rollout.steps.get(step).and_then(|s| s.pause).unwrap_or_default();
+    let started = d.status.step_started_at.unwrap_or(input.now);
+    let held = input.now.since(started);
     if held >= pause && failures == 0 {
         enter_step(d, input, stable, desired, step + 1);
     } else if held < pause {
@@ -422,6 +418,6 @@ fn promote(d: &mut Decision, input: &Input<'_>, version: &str, why: &str) {
     d.event(false, "Promoted", format!("version {version} is stable: {why}"));
     d.outcome = Some(Outcome::Promoted {
         version: version.to_string(),
-        seconds: since.map(|t| elapsed(t, input.now).as_secs_f64()),
+        seconds: since.map(|t| input.now.since(t).as_secs_f64()),
     });
 }

@@ -1,10 +1,53 @@
 //! What the operator sees of a model's serving pods, already fetched: the input of
-//! the rollout engine besides spec and status.
+//! the rollout engine besides policy and state.
 
 use std::collections::BTreeMap;
 
-use berth_api::{CounterSnapshot, VersionReport, VersionState};
-use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::state::CounterSnapshot;
+use crate::time::Time;
+
+/// A version's state inside one serving pod, as TF Serving names them.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VersionState {
+    Start,
+    Loading,
+    Available,
+    Unloading,
+    End,
+}
+
+impl VersionState {
+    pub const ALL: [VersionState; 5] = [Self::Start, Self::Loading, Self::Available, Self::Unloading, Self::End];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Start => "START",
+            Self::Loading => "LOADING",
+            Self::Available => "AVAILABLE",
+            Self::Unloading => "UNLOADING",
+            Self::End => "END",
+        }
+    }
+}
+
+impl std::fmt::Display for VersionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One serving pod's report about one version (what the operator polls).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct VersionReport {
+    pub version: String,
+    pub state: VersionState,
+    /// The load error, kept after the version ends so it can be shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
 
 /// One serving pod.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -15,7 +58,7 @@ pub struct PodObservation {
     /// Restarts of the serving container.
     pub restarts: i32,
     /// When the serving container last terminated (a crash, when it restarted since).
-    pub last_terminated_at: Option<Timestamp>,
+    pub last_terminated_at: Option<Time>,
     /// The pod's per-version states; `None` when it did not answer (starting, crashed).
     pub reports: Option<Vec<VersionReport>>,
 }
@@ -36,7 +79,7 @@ impl PodObservation {
     }
 
     /// Whether the container terminated at or after `since` (it crashed, then restarted).
-    pub fn crashed_since(&self, since: Timestamp) -> bool {
+    pub fn crashed_since(&self, since: Time) -> bool {
         self.restarts > 0 && self.last_terminated_at.is_some_and(|t| t >= since)
     }
 }
@@ -50,8 +93,7 @@ pub struct Observations {
     pub counters: BTreeMap<String, CounterSnapshot>,
     /// Ready pods of the Deployment.
     pub ready_replicas: i32,
-    /// Set while the Deployment rolls its pods (a template change: image, resources,
-    /// serving settings): what it is waiting for.
+    /// Set while the Deployment rolls its pods (a template change): what it waits for.
     pub rolling_update: Option<String>,
 }
 
@@ -69,16 +111,6 @@ impl Observations {
 
     /// Add one pod's counters for a version to the model's totals.
     pub fn add_counters(&mut self, version: &str, pod: &CounterSnapshot) {
-        let total = self.counters.entry(version.to_string()).or_default();
-        total.requests += pod.requests;
-        total.errors += pod.errors;
-        total.latency_count += pod.latency_count;
-        for bucket in &pod.latency_buckets {
-            match total.latency_buckets.iter_mut().find(|b| b.le == bucket.le) {
-                Some(existing) => existing.count += bucket.count,
-                None => total.latency_buckets.push(bucket.clone()),
-            }
-        }
-        total.latency_buckets.sort_by(|a, b| a.le.total_cmp(&b.le));
+        self.counters.entry(version.to_string()).or_default().add(pod);
     }
 }

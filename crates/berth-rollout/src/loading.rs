@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use berth_api::RejectionReason;
-use jiff::Timestamp;
-
-use crate::core::observe::Observations;
+use crate::observe::Observations;
+use crate::state::RejectionReason;
+use crate::time::Time;
 
 /// Where loading a version stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +30,7 @@ pub struct LoadPlan<'a> {
     /// `true`: every pod must have it AVAILABLE; `false`: one pod is enough (first
     /// deploy: there is nothing else to serve, so the first pod that can serves).
     pub need_all: bool,
-    pub started: Timestamp,
+    pub started: Time,
     pub timeout: Duration,
     /// A retry of a version rejected before: the pods may still report the last
     /// attempt's load error until they see the new status, so errors count only from
@@ -43,9 +42,9 @@ pub struct LoadPlan<'a> {
 /// reported after it is this attempt's, not the last one's.
 pub const RETRY_SETTLE: Duration = Duration::from_secs(3);
 
-pub fn progress(plan: &LoadPlan<'_>, obs: &Observations, now: Timestamp) -> LoadProgress {
+pub fn progress(plan: &LoadPlan<'_>, obs: &Observations, now: Time) -> LoadProgress {
     let version = plan.version;
-    let elapsed = now.duration_since(plan.started).unsigned_abs();
+    let elapsed = now.abs_diff(plan.started);
     let errors_count = !plan.retry || elapsed >= RETRY_SETTLE;
     // A load error anywhere ends it: the same files fail the same way everywhere.
     if let Some((pod, error)) =
