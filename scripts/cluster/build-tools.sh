@@ -160,10 +160,22 @@ build_pause() {
 
 if [ "${1:-}" = "--print-dir" ]; then echo "$CLUSTER_TOOLS"; exit 0; fi
 
+# Private Go caches for this build, removed once the binaries are in place: the build
+# cache of kubernetes alone is gigabytes, its modules another, and nothing reads either
+# again (the binaries are what is cached, keyed by version). CI's disk ran out on them.
+GO_BUILD_CACHE="$CLUSTER_TOOLS/.go-build"
+GO_MOD_CACHE="$CLUSTER_TOOLS/.go-mod"
+drop_go_caches() {
+  [ -d "$GO_MOD_CACHE" ] && GOMODCACHE="$GO_MOD_CACHE" go clean -modcache 2>/dev/null
+  rm -rf "$GO_BUILD_CACHE" "$GO_MOD_CACHE"
+}
+
 if complete; then
   log "up to date: $CLUSTER_TOOLS"
+  drop_go_caches
 else
   start=$(date +%s)
+  export GOCACHE="$GO_BUILD_CACHE" GOMODCACHE="$GO_MOD_CACHE"
   check_go
   ensure_packages
   mkdir -p "$BIN"
@@ -172,7 +184,8 @@ else
   build_coredns
   build_pause
   touch "$CLUSTER_TOOLS/.complete"
-  log "built in $(( $(date +%s) - start )) s into $CLUSTER_TOOLS"
+  log "built in $(( $(date +%s) - start )) s into $CLUSTER_TOOLS; Go caches: $(du -sh "$GO_BUILD_CACHE" "$GO_MOD_CACHE" 2>/dev/null | awk '{print $1}' | paste -sd+), removed"
+  drop_go_caches
 fi
 "$BIN/kube-apiserver" --version >&2
 "$BIN/etcd" --version 2>&1 | head -1 >&2

@@ -5,13 +5,15 @@
 #            CA certificates and the nonroot user 65532: what distroless/cc-debian12 has
 #   berth-operator, berth-serve, berth-serve-tensorflow
 #            deploy/docker/Dockerfile.* unchanged, with BASE_IMAGE set to that base
-# Each is saved under $IMAGES (docker-archive) and imported into the running cluster's
-# containerd; the Helm values naming them are written to $IMAGES/values.yaml.
+# Each is kept in buildah's storage and streamed from there into the running cluster's
+# containerd (no archive on disk: the TensorFlow image alone is over a gigabyte, and a
+# second copy of it is what filled CI's disk); the Helm values naming them are written
+# to $IMAGES/values.yaml, the references to $IMAGES/refs.txt.
 # Tags are the chart's appVersion plus a hash of what went into the image, so a rebuilt
 # binary is a new reference and a node never runs a stale image under an old name.
 #
 #   scripts/cluster/images.sh [build]   build (release binaries must exist) and import
-#   scripts/cluster/images.sh import    import the saved archives into the cluster
+#   scripts/cluster/images.sh import    import the images of refs.txt into the cluster
 #   scripts/cluster/images.sh pause     the pause (sandbox) image only, into the cluster
 #   scripts/cluster/images.sh coredns   the cluster DNS image only, into the cluster
 set -euo pipefail
@@ -38,22 +40,34 @@ ensure_buildah() {
 
 hash_of() { cat "$@" | sha256sum | cut -c1-12; }
 
-# save_and_import REF: docker-archive under $IMAGES, then into containerd when it runs.
-save() {
-  local ref="$1" file="$IMAGES/$(echo "${1#"$REGISTRY"/}" | tr '/:' '__').tar"
-  rm -f "$file"
-  buildah push -q "$ref" "docker-archive:$file:$ref" >/dev/null
-  echo "$file"
-}
-
-import_archive() {
-  local file="$1"
+# import_ref REF: from buildah's storage into the cluster's containerd, streamed as a
+# docker archive through a pipe; nothing to do when containerd has it already.
+import_ref() {
+  local ref="$1"
   if ! ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1; then
-    log "the cluster's containerd is not running: $(basename "$file") is imported by the next 'make cluster-up'"
+    log "the cluster's containerd is not running: $ref is imported by the next 'make cluster-up'"
     return
   fi
-  ctr_k8s images import "$file" >/dev/null
-  log "imported $(basename "$file" .tar) into the cluster's containerd"
+  if ctr_k8s images ls -q | grep -qxF "$ref"; then return; fi
+  buildah images -q "$ref" >/dev/null 2>&1 || die "$ref is not in buildah's storage: make images"
+  buildah push -q "$ref" "docker-archive:/dev/stdout:$ref" | ctr_k8s images import - >/dev/null
+  log "imported $ref into the cluster's containerd"
+}
+
+# Older tags of NAME in buildah's storage: each rebuild would otherwise keep the last
+# one's layers (a gigabyte a build for the TensorFlow image).
+drop_older() {
+  local name="$1" keep="$2"
+  buildah images --format '{{.Name}}:{{.Tag}}' 2>/dev/null | grep -F "$REGISTRY/$name:" | grep -vxF "$keep" |
+    xargs -r buildah rmi -f >/dev/null 2>&1 || true
+}
+
+# link_or_copy SRC DST: the build context without another copy of large libraries
+# when they live on the same file system.
+link_or_copy() {
+  local src; src="$(readlink -f "$1")"
+  rm -f "$2"
+  ln "$src" "$2" 2>/dev/null || cp "$src" "$2"
 }
 
 # The libraries FILES... load, as paths on this machine (the dynamic loader included).
@@ -95,8 +109,9 @@ build_image() {
     buildah bud -q --pull=never --layers=false --build-arg "BASE_IMAGE=$BASE_REF" --build-arg "VERSION=$APP_VERSION" \
       -f "$dockerfile" -t "$ref" "$CONTEXT" >/dev/null
     log "built $ref"
+    drop_older "$name" "$ref"
   fi
-  import_archive "$(save "$ref")"
+  import_ref "$ref"
   eval "REF_${name//-/_}=\$ref"
 }
 
@@ -111,13 +126,15 @@ build_all() {
   # Without the line tables of the release profile: a third of the size.
   objcopy --strip-debug "$RELEASE/berth-operator" "$CONTEXT/bin/berth-operator"
   objcopy --strip-debug "$RELEASE/berth-serve" "$CONTEXT/bin/berth-serve"
-  cp "$CONTEXT/bin/berth-serve" "$CONTEXT/bin/berth-serve-tensorflow"
-  cp -L "$ORT_LIB" "$CONTEXT/lib/libonnxruntime.so"
+  link_or_copy "$CONTEXT/bin/berth-serve" "$CONTEXT/bin/berth-serve-tensorflow"
+  link_or_copy "$ORT_LIB" "$CONTEXT/lib/libonnxruntime.so"
   local docker="$CLUSTER_ROOT/deploy/docker"
   build_image berth-operator "$docker/Dockerfile.operator" "$CONTEXT/bin/berth-operator"
   build_image berth-serve "$docker/Dockerfile.serve" "$CONTEXT/bin/berth-serve" "$CONTEXT/lib/libonnxruntime.so"
   if [ -f "$TF_LIB_DIR/libtensorflow_cc.so.2" ]; then
-    cp -L "$TF_LIB_DIR/libtensorflow_cc.so.2" "$TF_LIB_DIR/libtensorflow_framework.so.2" "$CONTEXT/lib/tensorflow/"
+    for l in libtensorflow_cc.so.2 libtensorflow_framework.so.2; do
+      link_or_copy "$TF_LIB_DIR/$l" "$CONTEXT/lib/tensorflow/$l"
+    done
     ln -sf libtensorflow_cc.so.2 "$CONTEXT/lib/tensorflow/libtensorflow.so"
     build_image berth-serve-tensorflow "$docker/Dockerfile.serve-tensorflow" "$CONTEXT/bin/berth-serve-tensorflow" \
       "$CONTEXT/lib/libonnxruntime.so" "$CONTEXT/lib/tensorflow/libtensorflow_cc.so.2"
@@ -151,8 +168,9 @@ build_probe() {
     buildah commit -q "$c" "$ref" >/dev/null
     buildah rm "$c" >/dev/null
     log "built $ref"
+    drop_older e2e-kubectl "$ref"
   fi
-  import_archive "$(save "$ref")"
+  import_ref "$ref"
   REF_e2e_kubectl="$ref"
 }
 
@@ -183,10 +201,10 @@ EOF
   log "helm values: $IMAGES/values.yaml"
 }
 
-# static_image REF BINARY USER ARCHIVE: one static binary on scratch as its entrypoint,
-# saved as ARCHIVE and imported into the cluster.
+# static_image REF BINARY USER: one static binary on scratch as its entrypoint,
+# imported into the cluster.
 static_image() {
-  local ref="$1" binary="$2" user="$3" file="$IMAGES/$4"
+  local ref="$1" binary="$2" user="$3"
   ensure_buildah
   [ -x "$binary" ] || die "$binary is missing: make cluster-tools"
   if ! buildah images -q "$ref" >/dev/null 2>&1; then
@@ -196,26 +214,26 @@ static_image() {
     buildah commit -q "$c" "$ref" >/dev/null
     buildah rm "$c" >/dev/null
   fi
-  rm -f "$file"
-  buildah push -q "$ref" "docker-archive:$file:$ref" >/dev/null
-  import_archive "$file"
+  import_ref "$ref"
 }
 
 # The sandbox image every pod starts with: pause.c from the pinned kubernetes release.
-build_pause() { static_image "$PAUSE_IMAGE" "$BIN/pause" 65535:65535 pause.tar; }
+build_pause() { static_image "$PAUSE_IMAGE" "$BIN/pause" 65535:65535; }
 
 # The cluster DNS: the static coredns binary.
-build_coredns() { static_image "$REGISTRY/coredns:${COREDNS_VERSION#v}" "$BIN/coredns" 65532:65532 coredns.tar; }
+build_coredns() { static_image "$REGISTRY/coredns:${COREDNS_VERSION#v}" "$BIN/coredns" 65532:65532; }
 
 case "${1:-build}" in
   build) build_all ;;
   pause) build_pause ;;
   coredns) build_coredns ;;
   import)
-    for f in "$IMAGES"/*.tar; do
-      case "$(basename "$f")" in pause.tar|coredns.tar) continue ;; esac
-      if [ -f "$f" ]; then import_archive "$f"; fi
-    done
+    if [ -f "$IMAGES/refs.txt" ]; then
+      ensure_buildah
+      while read -r ref; do [ -n "$ref" ] && import_ref "$ref"; done < "$IMAGES/refs.txt"
+    fi
+    # Archives an older images.sh saved: the images are in buildah's storage.
+    rm -f "$IMAGES"/*.tar
     ;;
   *) die "usage: $0 [build|import|pause]" ;;
 esac
