@@ -194,6 +194,15 @@ async fn grpc_bad_inputs_get_status_codes() {
             "datatype FP32",
         ),
         (
+            ModelInferRequest {
+                inputs: vec![InferInputTensor { name: "nope".into(), ..text_input(1) }],
+                raw_input_contents: vec![raw_bytes(&["a"])],
+                ..base()
+            },
+            Code::InvalidArgument,
+            "unexpected inference input \"nope\": the model's inputs are text (BYTES)",
+        ),
+        (
             ModelInferRequest { inputs: vec![ids(vec![2], vec![101, 102])], ..base() },
             Code::InvalidArgument,
             "[batch, sequence]",

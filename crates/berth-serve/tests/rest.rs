@@ -202,6 +202,7 @@ async fn every_bad_input_gets_a_clear_4xx() {
         (infer, r#"{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": ["a"]}]}"#.into(), 400, "holds 2 elements"),
         (infer, r#"{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": [5]}]}"#.into(), 400, "needs strings"),
         (infer, r#"{"inputs": [{"name": "text", "datatype": "FP32", "shape": [1], "data": [0.5]}]}"#.into(), 400, "datatype FP32"),
+        (infer, r#"{"inputs": [{"name": "nope", "datatype": "BYTES", "shape": [1], "data": ["a"]}]}"#.into(), 400, "unexpected inference input \"nope\": the model's inputs are text (BYTES)"),
         (infer, r#"{"inputs": [{"name": "input_ids", "datatype": "INT64", "shape": [2], "data": [101, 102]}]}"#.into(), 400, "[batch, sequence]"),
         (infer, r#"{"inputs": [{"name": "input_ids", "datatype": "INT64", "shape": [1, 2], "data": [101, 99999999]}]}"#.into(), 400, "outside the vocabulary"),
         (infer, r#"{"inputs": [{"name": "input_ids", "datatype": "INT64", "shape": [1, 2], "data": [101, 102]}, {"name": "attention_mask", "datatype": "INT64", "shape": [2, 1], "data": [1, 1]}]}"#.into(), 400, "has shape"),

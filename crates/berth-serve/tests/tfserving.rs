@@ -123,7 +123,12 @@ async fn rest_errors_have_tf_serving_codes_and_bodies() {
         ("/v1/models/tiny:predict", Some(r#"{"instances": []}"#), 400, "empty input"),
         ("/v1/models/tiny:predict", Some(r#"{"foo": 1}"#), 400, "Missing 'inputs' or 'instances' key"),
         ("/v1/models/tiny:predict", Some(r#"{"instances": [[0.5, 1.5]]}"#), 400, "is not an integer"),
-        ("/v1/models/tiny:predict", Some(r#"{"instances": [{"text": 5}]}"#), 400, "unknown input \"text\""),
+        (
+            "/v1/models/tiny:predict",
+            Some(r#"{"instances": [{"text": 5}]}"#),
+            400,
+            "unexpected inference input \"text\"",
+        ),
         (
             "/v1/models/tiny:predict",
             Some(r#"{"instances": [{"input_ids": [1, 99999]}]}"#),

@@ -124,7 +124,7 @@ impl GrpcInferenceService for GrpcService {
         let mut req = req.into_inner();
         self.state.manager(&req.model_name)?;
         let inputs = decode_inputs(&mut req)?;
-        let payload = tensor::payload(inputs)?;
+        let payload = tensor::v2_payload(inputs)?;
         let requested: Vec<String> = req.outputs.iter().map(|o| o.name.clone()).collect();
         let result = self.state.infer(&req.model_name, optional(&req.model_version), payload).await?;
         let mut parameters = HashMap::new();

@@ -140,7 +140,7 @@ async fn run_infer(
     let mut req = v2_json::parse(&body, header_len)?;
     drop(body);
     let requested = req.requested();
-    let payload = tensor::payload(std::mem::take(&mut req.inputs))?;
+    let payload = tensor::v2_payload(std::mem::take(&mut req.inputs))?;
     let result = state.infer(model, version, payload).await?;
     let mut params = Map::new();
     if let Some(indices) = result.truncated_indices() {

@@ -51,7 +51,38 @@ pub fn element_count(name: &str, shape: &[i64]) -> Result<usize, ApiError> {
     })
 }
 
+/// An input the model does not have: refused like Triton does, naming what the model
+/// takes (its metadata's inputs), so a client with a typo hears about it instead of
+/// having its input read as something else.
+fn unexpected(name: &str) -> ApiError {
+    let expected: Vec<String> = super::input_meta().iter().map(|m| format!("{} ({})", m.name, m.datatype)).collect();
+    ApiError::bad(format!(
+        "unexpected inference input {name:?}: the model's inputs are {} (texts as BYTES, or INT64 input_ids \
+         with optional attention_mask and token_type_ids)",
+        expected.join(", ")
+    ))
+}
+
+/// Open Inference Protocol V2: the inputs' names and datatypes must be the model's
+/// (its metadata), as Triton checks them; then [`payload`].
+pub fn v2_payload(inputs: Vec<InputTensor>) -> Result<Payload, ApiError> {
+    let expected = super::input_meta();
+    for t in &inputs {
+        let meta = expected.iter().find(|m| m.name == t.name).ok_or_else(|| unexpected(&t.name))?;
+        if meta.datatype != t.datatype {
+            return Err(ApiError::bad(format!(
+                "input {}: datatype must be {}, got {}",
+                t.name, meta.datatype, t.datatype
+            )));
+        }
+    }
+    payload(inputs)
+}
+
 /// Validates the inputs and turns them into texts or token rows.
+///
+/// A BYTES input is the texts whatever its name: TF Serving clients name it after
+/// their own signature's alias. V2 is stricter: [`v2_payload`].
 pub fn payload(inputs: Vec<InputTensor>) -> Result<Payload, ApiError> {
     if inputs.is_empty() {
         return Err(ApiError::bad("the request has no inputs"));
@@ -112,12 +143,7 @@ fn token_rows(inputs: Vec<InputTensor>) -> Result<Payload, ApiError> {
             INPUT_IDS => &mut ids,
             ATTENTION_MASK => &mut mask,
             TOKEN_TYPE_IDS => &mut types,
-            other => {
-                return Err(ApiError::bad(format!(
-                    "unknown input {other:?}: send a BYTES input of texts (e.g. \"text\") or INT64 input_ids \
-                     with optional attention_mask and token_type_ids"
-                )));
-            }
+            other => return Err(unexpected(other)),
         };
         if t.datatype != "INT64" {
             return Err(ApiError::bad(format!("input {}: datatype must be INT64, got {}", t.name, t.datatype)));
@@ -261,7 +287,7 @@ mod tests {
             (vec![bytes("text", &[1], &["a"]), bytes("more", &[1], &["b"])], "exactly one"),
             (vec![ints("input_ids", &[3], &[1, 2, 3])], "[batch, sequence]"),
             (vec![ints("input_ids", &[0, 3], &[])], "empty"),
-            (vec![ints("pixels", &[1, 1], &[1])], "unknown input"),
+            (vec![ints("pixels", &[1, 1], &[1])], "unexpected inference input \"pixels\""),
             (vec![ints("attention_mask", &[1, 1], &[1])], "input_ids is missing"),
             (vec![ints("input_ids", &[1, 2], &[1, 2]), ints("attention_mask", &[2, 1], &[1, 1])], "has shape"),
             (
@@ -279,6 +305,22 @@ mod tests {
             assert!(matches!(err, ApiError::BadRequest(_)));
             assert!(err.to_string().contains(want), "{err} should mention {want}");
         }
+        // V2 takes only the model's own input names, with their datatypes.
+        let strict: Vec<(Vec<InputTensor>, &str)> = vec![
+            (
+                vec![bytes("nope", &[1], &["a"])],
+                "unexpected inference input \"nope\": the model's inputs are text (BYTES)",
+            ),
+            (vec![bytes("text", &[1], &["a"]), bytes("more", &[1], &["b"])], "unexpected inference input \"more\""),
+            (vec![ints("text", &[1, 1], &[1])], "input text: datatype must be BYTES, got INT64"),
+            (vec![ints("input_ids", &[3], &[1, 2, 3])], "[batch, sequence]"),
+        ];
+        for (inputs, want) in strict {
+            let err = v2_payload(inputs).unwrap_err();
+            assert!(err.to_string().contains(want), "{err} should mention {want}");
+        }
+        assert!(payload(vec![bytes("sentences", &[1], &["a"])]).is_ok(), "TF Serving names texts as it likes");
+        assert!(v2_payload(vec![bytes("text", &[1], &["a"])]).is_ok());
         let bad_utf8 = InputTensor {
             name: "text".into(),
             datatype: "BYTES".into(),
