@@ -45,7 +45,7 @@ unit: ## every crate's tests that need nothing but cargo
 MODEL_TESTS := --test rest --test grpc --test lifecycle --test pooling --test controlled \
                --test tensorflow --test tfserving
 TOOL_TESTS  := --test api --test kubelet --test workloads
-model-tests: models tf-models ## the ignored tests that need the models and ONNX Runtime / TensorFlow
+model-tests: models tf-models operator-fault-models ## the ignored tests that need the models (the fault models too) and ONNX Runtime / TensorFlow
 	$(TF_RUN_ENV) $(CARGO) test --workspace --locked $(MODEL_TESTS) -- --ignored
 
 # --skip bench_: berth-apiserver's benchmark is ignored too and belongs to `make bench`.

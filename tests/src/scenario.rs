@@ -29,12 +29,16 @@ pub struct Rollback {
     pub status: BertModelStatus,
     /// From the patch to the rejection in status.
     pub took: Duration,
-    /// From the first failed request to the rejection (canary weight 0), if any failed.
+    /// From the canary taking live traffic (a weight above 0 in status) to its
+    /// rejection (weight 0), if it took any. A failing canary's requests are answered
+    /// by stable in the pods, so clients see no failure to time this from.
     pub reaction: Option<Duration>,
+    /// Requests the load saw fail from the patch to the rejection.
+    pub failed: usize,
 }
 
 /// Rolls out `version` under load and waits for its rejection with `reason`, `stable`
-/// untouched; prints how fast the rollback reacted to the first failed request.
+/// untouched; prints how fast the rollback reacted once the canary went live.
 pub async fn expect_rollback(
     h: &Harness,
     load: &Load,
@@ -46,12 +50,16 @@ pub async fn expect_rollback(
     let t = Instant::now();
     h.merge(patch).await;
     let mut first_failed_analysis = None;
+    let mut live_since = None;
     let status = h
         .watch(
             &format!("rollback of {version}"),
             Duration::from_secs(120),
             |s| {
                 let judging = s.canary_version.as_deref() == Some(version);
+                if live_since.is_none() && judging && s.canary_weight.is_some_and(|w| w > 0.0) {
+                    live_since = Some(Instant::now());
+                }
                 if first_failed_analysis.is_none()
                     && judging
                     && s.analysis.as_ref().is_some_and(|a| a.consecutive_failures > 0)
@@ -65,13 +73,12 @@ pub async fn expect_rollback(
     let rolled_back = Instant::now();
     let (got, message) = rejected(&status, version).unwrap();
     eprintln!("rollout {stable} -> {version} rolled back in {:.1}s: {got:?}: {message}", t.elapsed().as_secs_f64());
-    let reaction = load.first_failure_since(t).map(|first| rolled_back.duration_since(first));
+    let reaction = live_since.map(|live| rolled_back.duration_since(live));
     if let Some(reaction) = reaction {
-        eprintln!(
-            "  rollback reaction: first failed request -> canary weight 0 in status: {:.2}s",
-            reaction.as_secs_f64()
-        );
+        eprintln!("  rollback reaction: canary live in status -> canary weight 0: {:.2}s", reaction.as_secs_f64());
     }
+    let failed = load.failures_since(t).len();
+    eprintln!("  client requests that failed from the patch to the rollback: {failed}");
     if let Some(first) = first_failed_analysis {
         eprintln!(
             "  rollback reaction: first failed analysis in status -> canary weight 0: {:.2}s",
@@ -87,5 +94,5 @@ pub async fn expect_rollback(
     tokio::time::sleep(Duration::from_secs(3)).await;
     let late = load.failures_since(rolled_back + Duration::from_secs(1));
     assert!(late.is_empty(), "requests failed after the rollback of {version}: {late:?}");
-    Rollback { status, took: rolled_back.duration_since(t), reaction }
+    Rollback { status, took: rolled_back.duration_since(t), reaction, failed }
 }

@@ -15,6 +15,10 @@ pub const QUEUE_DEPTH: &str = "berth_serve_queue_depth";
 pub const MODEL_LOAD_DURATION_SECONDS: &str = "berth_serve_model_load_duration_seconds";
 /// berth-serve: 1 for the version's current `state`, 0 for the others.
 pub const VERSION_STATE: &str = "berth_serve_version_state";
+/// berth-serve: requests a version failed with a server-side error that stable then
+/// answered, by `model` and the `version` that failed (the failure itself is counted
+/// in `berth_serve_requests_total` against that version, so the analysis sees it).
+pub const FALLBACKS_TOTAL: &str = "berth_serve_fallbacks_total";
 
 /// The operator's own metrics.
 pub const RECONCILES_TOTAL: &str = "berth_operator_reconciles_total";
@@ -25,7 +29,7 @@ pub const TRAFFIC_WEIGHT: &str = "berth_operator_traffic_weight";
 pub const ROLLOUT_DURATION_SECONDS: &str = "berth_operator_rollout_duration_seconds";
 
 /// Every exported metric, in the order of `deploy/metrics.txt`.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 13] = [
     RECONCILES_TOTAL,
     RECONCILE_ERRORS_TOTAL,
     ROLLOUTS_TOTAL,
@@ -38,6 +42,7 @@ pub const ALL: [&str; 12] = [
     QUEUE_DEPTH,
     MODEL_LOAD_DURATION_SECONDS,
     VERSION_STATE,
+    FALLBACKS_TOTAL,
 ];
 
 /// Label keys.

@@ -8,8 +8,8 @@ use prometheus::{
 };
 
 use berth_api::metrics::{
-    BATCH_SIZE, LABEL_MODEL, LABEL_RESULT, LABEL_STATE, LABEL_VERSION, MODEL_LOAD_DURATION_SECONDS, QUEUE_DEPTH,
-    REQUEST_DURATION_SECONDS, REQUESTS_TOTAL, VERSION_STATE,
+    BATCH_SIZE, FALLBACKS_TOTAL, LABEL_MODEL, LABEL_RESULT, LABEL_STATE, LABEL_VERSION, MODEL_LOAD_DURATION_SECONDS,
+    QUEUE_DEPTH, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL, VERSION_STATE,
 };
 
 use crate::manager::VersionState;
@@ -33,6 +33,7 @@ pub struct Metrics {
     queue_depth: IntGaugeVec,
     load_duration: GaugeVec,
     version_state: IntGaugeVec,
+    fallbacks_total: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -76,13 +77,27 @@ impl Metrics {
             Opts::new(VERSION_STATE, "1 for the state the version is in, 0 for the others"),
             &[LABEL_MODEL, LABEL_VERSION, LABEL_STATE],
         )?;
+        let fallbacks_total = IntCounterVec::new(
+            Opts::new(FALLBACKS_TOTAL, "Requests a version failed server-side that stable answered instead"),
+            mv,
+        )?;
         registry.register(Box::new(requests_total.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(batch_size.clone()))?;
         registry.register(Box::new(queue_depth.clone()))?;
         registry.register(Box::new(load_duration.clone()))?;
         registry.register(Box::new(version_state.clone()))?;
-        Ok(Self { registry, requests_total, request_duration, batch_size, queue_depth, load_duration, version_state })
+        registry.register(Box::new(fallbacks_total.clone()))?;
+        Ok(Self {
+            registry,
+            requests_total,
+            request_duration,
+            batch_size,
+            queue_depth,
+            load_duration,
+            version_state,
+            fallbacks_total,
+        })
     }
 
     pub fn version(&self, model: &str, version: &str) -> VersionMetrics {
@@ -99,6 +114,11 @@ impl Metrics {
         if !version.is_empty() {
             self.request_duration.with_label_values(&[model, version]).observe(seconds);
         }
+    }
+
+    /// `version` failed a request that stable then answered.
+    pub fn observe_fallback(&self, model: &str, version: &str) {
+        self.fallbacks_total.with_label_values(&[model, version]).inc();
     }
 
     pub fn set_load_duration(&self, model: &str, version: &str, seconds: f64) {

@@ -8,7 +8,7 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -97,16 +97,12 @@ fn state_of(status: &Value, v: &str) -> Option<String> {
         .map(|s| s["state"].as_str().unwrap().to_string())
 }
 
-#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn converges_on_status_traffic_and_survives_the_api_going_away() {
-    require_models();
-    let base = tempfile::tempdir().unwrap();
-    copy_version(&models_dir().join("tiny/1"), &base.path().join("1"));
-    copy_version(&models_dir().join("tiny/2"), &base.path().join("2"));
-
+/// The real binary in controlled mode, watching `object` (its BertModel) on an API
+/// served here; returns the server, the API (to write status as the operator would)
+/// and the API's task (abort it to take the API away).
+async fn start_controlled(base: &std::path::Path, object: Value) -> (Server, FakeApi, tokio::task::JoinHandle<()>) {
     let (events, _) = broadcast::channel(16);
-    let api = FakeApi { object: Arc::new(Mutex::new(bertmodel())), events };
+    let api = FakeApi { object: Arc::new(Mutex::new(object)), events };
     let app = Router::new()
         .route("/apis/berth.dev/v1alpha1/namespaces/ml/bertmodels", get(bertmodels))
         .with_state(api.clone());
@@ -114,7 +110,7 @@ async fn converges_on_status_traffic_and_survives_the_api_going_away() {
     let api_addr = listener.local_addr().unwrap();
     let api_task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    let kubeconfig = base.path().join("kubeconfig.yaml");
+    let kubeconfig = base.join("kubeconfig.yaml");
     std::fs::write(
         &kubeconfig,
         format!(
@@ -126,10 +122,33 @@ async fn converges_on_status_traffic_and_survives_the_api_going_away() {
     .unwrap();
     let server = Server::start_with_env(
         "m",
-        base.path(),
+        base,
         &["--bertmodel_name=m", "--bertmodel_namespace=ml", "--file_system_poll_wait_seconds=0.2"],
         &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
     );
+    (server, api, api_task)
+}
+
+/// A counter's value in Prometheus text: the sum over series whose labels include
+/// every `key="value"` given.
+fn counter(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn converges_on_status_traffic_and_survives_the_api_going_away() {
+    require_models();
+    let base = tempfile::tempdir().unwrap();
+    copy_version(&models_dir().join("tiny/1"), &base.path().join("1"));
+    copy_version(&models_dir().join("tiny/2"), &base.path().join("2"));
+
+    let (server, api, api_task) = start_controlled(base.path(), bertmodel()).await;
     let client = reqwest::Client::new();
     server.wait_ready(&client).await;
     let status = get_json(&client, server.url("/v1/models/m")).await;
@@ -176,4 +195,51 @@ async fn converges_on_status_traffic_and_survives_the_api_going_away() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(versions_answering(&client, &server, 20).await, (0, 20));
     assert_eq!(client.get(server.url("/v2/health/ready")).send().await.unwrap().status().as_u16(), 200);
+}
+
+#[ignore = "needs `make models operator-fault-models` (ONNX models, ONNX Runtime and the fault models in .cache)"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_canary_failing_requests_is_answered_by_stable_and_counted_against_it() {
+    require_models();
+    let errors = models_dir().join("faults/errors");
+    assert!(errors.join("model.onnx").exists(), "{} is missing: run `make operator-fault-models`", errors.display());
+    let base = tempfile::tempdir().unwrap();
+    copy_version(&models_dir().join("tiny/2"), &base.path().join("1"));
+    // 2 loads and warms up, then fails ordinary words inside ONNX Runtime.
+    copy_version(&errors, &base.path().join("2"));
+    let mut object = bertmodel();
+    object["status"] = json!({
+        "traffic": [{"version": "1", "weight": 50.0}, {"version": "2", "weight": 50.0}],
+        "stableVersion": "1",
+        "canaryVersion": "2",
+    });
+    let (server, _api, _task) = start_controlled(base.path(), object).await;
+    let client = reqwest::Client::new();
+    server.wait_for(&client, "/v2/models/m/versions/2/ready", |s, _| s == 200).await;
+
+    // Every request the router sends to 2 fails there and is answered by 1.
+    let started = Instant::now();
+    assert_eq!(versions_answering(&client, &server, 200).await, (200, 0));
+    let took = started.elapsed();
+    let metrics = client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let requests = "berth_serve_requests_total";
+    let failed_on_2 = counter(&metrics, requests, &[("version", "2")])
+        - counter(&metrics, requests, &[("version", "2"), ("result", "ok")]);
+    let fallbacks = counter(&metrics, "berth_serve_fallbacks_total", &[("model", "m"), ("version", "2")]);
+    let ok_on_1 = counter(&metrics, requests, &[("version", "1"), ("result", "ok")]);
+    eprintln!(
+        "200 requests in {:.2}s: {failed_on_2} failed on 2 and were answered by 1 ({fallbacks} fallbacks); 1 answered {ok_on_1}",
+        took.as_secs_f64()
+    );
+    assert!(failed_on_2 > 50.0, "the 50/50 split sent 2 only {failed_on_2} of 200 requests");
+    assert_eq!(fallbacks, failed_on_2, "every failure on 2 is one fallback");
+    assert_eq!(ok_on_1, 200.0, "1 answered every request, its own and 2's");
+
+    // A request that names 2 gets 2's answer: the failure, with V2's error body.
+    let resp = client.post(server.url("/v2/models/m/versions/2/infer")).json(&text_body(&["hi"])).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 500);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("inference failed")), "{body}");
+    // And stable's own failures are not retried anywhere: there is nothing to fall back to.
+    assert_eq!(counter(&metrics, "berth_serve_fallbacks_total", &[("version", "1")]), 0.0);
 }

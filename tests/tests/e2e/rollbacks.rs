@@ -39,11 +39,15 @@ async fn rollbacks_on_errors_latency_load_timeout_and_crash_loop() {
 
     // 5 loads and warms up, then fails ordinary requests inside ONNX Runtime.
     let patch = json!({"spec": {"version": "5"}});
-    let status = expect_rollback(&h, &load, "5", "1", patch, RejectionReason::ErrorRate).await.status;
-    let judged = status.analysis.as_ref().map(|a| (a.requests, a.error_rate));
-    eprintln!("  last analysis of 5 (requests, error rate): {judged:?}");
+    // The pods answer what 5 fails from stable (loaded beside it) and count the failure
+    // against 5: rolled back on its error rate, and no client request fails.
+    let r = expect_rollback(&h, &load, "5", "1", patch, RejectionReason::ErrorRate).await;
+    let judged = r.status.analysis.as_ref().map(|a| (a.requests, a.errors, a.error_rate));
+    eprintln!("  last analysis of 5 (requests, errors, error rate): {judged:?}");
+    assert!(r.reaction.is_some(), "5 never took live traffic");
+    assert!(judged.is_some_and(|(_, errors, _)| errors > 0), "the analysis never saw 5 fail: {judged:?}");
     let failed_by_5 = load.failures();
-    assert!(failed_by_5 > 0, "the broken canary never got traffic: {:?}", load.answers());
+    assert_eq!(failed_by_5, 0, "clients saw 5 fail: {:?}", load.answers());
 
     // 6 answers correctly but takes ~170 ms a request against a 100 ms p99 limit.
     expect_rollback(&h, &load, "6", "1", json!({"spec": {"version": "6"}}), RejectionReason::Latency).await;

@@ -41,6 +41,13 @@ impl ApiError {
         }
     }
 
+    /// The version failed on its own (the model or ONNX Runtime erred, the version went
+    /// away mid-request): another version may well answer. Not the client's input, and
+    /// not overload, where a second attempt would only add load.
+    pub fn is_backend_failure(&self) -> bool {
+        matches!(self, ApiError::Infer(InferError::Runtime(_) | InferError::Unavailable(_)) | ApiError::Internal(_))
+    }
+
     pub fn http_status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,

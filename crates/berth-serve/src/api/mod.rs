@@ -114,43 +114,70 @@ impl AppState {
         }
     }
 
-    /// Runs one request and records it in the metrics.
+    /// Runs one request and records it in the metrics. A request the router sent to
+    /// a canary that fails it server-side (the model or ONNX Runtime failing, the
+    /// version going away) is answered by stable instead, once: the failure still
+    /// counts against the canary, so its analysis sees it, and the client never does.
+    /// A request that names its version gets that version's answer, failure included.
     pub async fn infer(&self, model: &str, version: Option<&str>, payload: Payload) -> Result<InferResult, ApiError> {
         let started = Instant::now();
-        let mut chosen = None;
-        let result = self.infer_inner(model, version, payload, &mut chosen).await;
+        let routed = self.manager(model).and_then(|m| Ok((m, m.route(version)?)));
+        let (manager, target) = match routed {
+            Ok(routed) => routed,
+            Err(e) => {
+                self.record(model, None, &Err(&e), started);
+                return Err(e);
+            }
+        };
+        let fallback = if version.is_none() { manager.fallback_for(&target.number) } else { None };
+        // The input is kept for stable only where stable could answer instead: canary
+        // requests, not stable's.
+        let spare = fallback.as_ref().map(|_| payload.clone());
+        let result = self.run(model, &target, payload).await;
+        self.record(model, Some(&target.number), &result.as_ref(), started);
+        match (result, fallback, spare) {
+            (Err(e), Some(stable), Some(payload)) if e.is_backend_failure() => {
+                self.metrics.observe_fallback(model, target.number.as_str());
+                tracing::info!(model, failed = %target.number, stable = %stable.number, error = %e, "answered from stable");
+                let started = Instant::now();
+                let retried = self.run(model, &stable, payload).await;
+                self.record(model, Some(&stable.number), &retried.as_ref(), started);
+                retried
+            }
+            (result, _, _) => result,
+        }
+    }
+
+    fn record(
+        &self,
+        model: &str,
+        version: Option<&VersionId>,
+        result: &Result<&InferResult, &ApiError>,
+        started: Instant,
+    ) {
         let model_label = if self.models.contains_key(model) { model } else { "_unknown" };
-        let version_label = chosen.map(|v| v.to_string()).unwrap_or_default();
-        let outcome = match &result {
+        let version_label = version.map(|v| v.to_string()).unwrap_or_default();
+        let outcome = match result {
             Ok(_) => berth_api::metrics::RESULT_OK,
             Err(e) => e.category(),
         };
         self.metrics.observe_request(model_label, &version_label, outcome, started.elapsed().as_secs_f64());
-        if let Err(e) = &result
+        if let Err(e) = result
             && e.http_status().is_server_error()
         {
             tracing::warn!(model, version = %version_label, category = outcome, error = %e, "inference failed");
         }
-        result
     }
 
-    async fn infer_inner(
-        &self,
-        model: &str,
-        version: Option<&str>,
-        payload: Payload,
-        chosen: &mut Option<VersionId>,
-    ) -> Result<InferResult, ApiError> {
-        let manager = self.manager(model)?;
-        let target = manager.route(version)?;
-        *chosen = Some(target.number.clone());
+    /// One version runs the payload: tokenize (outside any lock), queue, answer.
+    async fn run(&self, model: &str, target: &Arc<Version>, payload: Payload) -> Result<InferResult, ApiError> {
         // From here until the job is queued the batcher knows we are coming.
         let incoming = target.incoming();
         let (rows, truncated) = match payload {
             Payload::Texts(texts) => {
                 let bytes: usize = texts.iter().map(String::len).sum();
                 if bytes > INLINE_TOKENIZE_BYTES {
-                    let v = Arc::clone(&target);
+                    let v = Arc::clone(target);
                     tokio::task::spawn_blocking(move || v.tokenize(&texts))
                         .await
                         .map_err(|e| ApiError::Internal(format!("tokenizer task: {e}")))??
@@ -171,7 +198,7 @@ impl AppState {
             model: model.to_string(),
             version: target.number.clone(),
             output,
-            labels: labels(&target),
+            labels: labels(target),
             truncated,
         })
     }

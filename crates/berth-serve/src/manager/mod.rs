@@ -169,6 +169,18 @@ impl ModelManager {
         }
     }
 
+    /// Where a request the router sent to `failed` goes when that version fails it
+    /// server-side: the stable version (`status.stableVersion`, or the one taking the
+    /// most traffic), while it is AVAILABLE and is not the one that failed. Stable
+    /// itself has no fallback: its failures are the clients' to see.
+    pub fn fallback_for(&self, failed: &VersionId) -> Option<Arc<Version>> {
+        let stable = self.label_version(labels::STABLE).ok()?;
+        if &stable == failed {
+            return None;
+        }
+        self.routing().available.get(&stable).cloned()
+    }
+
     /// Replaces the version labels (controlled mode: on every status change).
     pub fn set_labels(&self, labels: VersionLabels) {
         match self.labels.write() {
