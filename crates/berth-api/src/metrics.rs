@@ -15,6 +15,17 @@ pub const QUEUE_DEPTH: &str = "berth_serve_queue_depth";
 pub const MODEL_LOAD_DURATION_SECONDS: &str = "berth_serve_model_load_duration_seconds";
 /// berth-serve: 1 for the version's current `state`, 0 for the others.
 pub const VERSION_STATE: &str = "berth_serve_version_state";
+/// berth-serve: per-input agreement of a version's answers with stable's on mirrored
+/// requests (cosine similarity; 1 or 0 for a classifier's top label), a histogram by
+/// `model`, `version`: the operator judges `_sum / _count` per interval.
+pub const AGREEMENT: &str = "berth_serve_agreement";
+/// berth-serve: mirrored copies of stable's requests by `model`, `version` (the one
+/// they were sent to) and `result`: compared, incomparable (another output width),
+/// failed, dropped (no spare capacity).
+pub const MIRRORED_TOTAL: &str = "berth_serve_mirrored_total";
+/// berth-serve: the version's output width (embedding dimension or number of labels),
+/// by `model`, `version`.
+pub const OUTPUT_WIDTH: &str = "berth_serve_output_width";
 /// berth-serve: requests a version failed with a server-side error that stable then
 /// answered, by `model` and the `version` that failed (the failure itself is counted
 /// in `berth_serve_requests_total` against that version, so the analysis sees it).
@@ -29,7 +40,7 @@ pub const TRAFFIC_WEIGHT: &str = "berth_operator_traffic_weight";
 pub const ROLLOUT_DURATION_SECONDS: &str = "berth_operator_rollout_duration_seconds";
 
 /// Every exported metric, in the order of `deploy/metrics.txt`.
-pub const ALL: [&str; 13] = [
+pub const ALL: [&str; 16] = [
     RECONCILES_TOTAL,
     RECONCILE_ERRORS_TOTAL,
     ROLLOUTS_TOTAL,
@@ -43,6 +54,9 @@ pub const ALL: [&str; 13] = [
     MODEL_LOAD_DURATION_SECONDS,
     VERSION_STATE,
     FALLBACKS_TOTAL,
+    AGREEMENT,
+    MIRRORED_TOTAL,
+    OUTPUT_WIDTH,
 ];
 
 /// Label keys.
@@ -64,6 +78,9 @@ pub fn bucket_series(name: &str) -> String {
 }
 pub fn count_series(name: &str) -> String {
     format!("{name}_count")
+}
+pub fn sum_series(name: &str) -> String {
+    format!("{name}_sum")
 }
 
 #[cfg(test)]

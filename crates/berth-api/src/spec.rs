@@ -249,13 +249,21 @@ pub struct RolloutSpec {
     /// Hold the rollout at its current step.
     #[serde(default)]
     pub paused: bool,
+
+    /// Let a new version whose embeddings live in another space than stable's (another
+    /// output dimension, or answers that barely agree with stable's on the same inputs)
+    /// roll out. Off: such a version is rejected as `EmbeddingSpaceChanged` before it
+    /// answers a client, because the vectors clients stored from stable would silently
+    /// stop matching.
+    #[serde(default)]
+    pub allow_embedding_space_change: bool,
 }
 
 fn default_steps() -> Vec<RolloutStep> {
     vec![
-        RolloutStep { weight: 10.0, pause: Some(KubeDuration::from_secs(30)) },
-        RolloutStep { weight: 50.0, pause: Some(KubeDuration::from_secs(30)) },
-        RolloutStep { weight: 100.0, pause: None },
+        RolloutStep { weight: 10.0, pause: Some(KubeDuration::from_secs(30)), mirror: None },
+        RolloutStep { weight: 50.0, pause: Some(KubeDuration::from_secs(30)), mirror: None },
+        RolloutStep { weight: 100.0, pause: None, mirror: None },
     ]
 }
 fn default_load_timeout() -> KubeDuration {
@@ -273,19 +281,35 @@ impl Default for RolloutSpec {
             load_timeout: default_load_timeout(),
             max_loading_pods: default_max_loading_pods(),
             paused: false,
+            allow_embedding_space_change: false,
         }
     }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "self.weight > 0.0 || (has(self.mirror) && self.mirror > 0.0)",
+        "message": "a step with weight 0 must mirror requests (mirror > 0): it has nothing else to judge"
+    }
+]))]
 pub struct RolloutStep {
-    /// Percent of requests sent to the new version (0-100, fractions allowed).
+    /// Percent of requests sent to the new version (0-100, fractions allowed). 0 with
+    /// `mirror` is a shadow step: the new version is judged on copies before it
+    /// answers a single client.
     #[schemars(range(min = 0.0, max = 100.0))]
     pub weight: f64,
     /// How long to hold this step (while analysis passes) before the next one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pause: Option<KubeDuration>,
+    /// Percent of the requests stable answers that each pod also sends to the new
+    /// version, to compare its answers with stable's (`analysis.minAgreement`). The
+    /// copy is thrown away: it never changes what a client gets or makes it wait, and
+    /// it is dropped when the new version has no spare capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 100.0))]
+    pub mirror: Option<f64>,
 }
 
 /// Limits the canary is judged against at every interval.
@@ -308,6 +332,17 @@ pub struct AnalysisSpec {
     #[serde(default = "default_failure_limit")]
     #[schemars(range(min = 1, max = 100))]
     pub failure_limit: u32,
+    /// Lowest tolerated agreement of the new version with stable on mirrored requests
+    /// (0-1): the mean cosine similarity of their embeddings, or the share of inputs
+    /// where a classifier's top label is the same. Absent: agreement is reported, not
+    /// judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub min_agreement: Option<f64>,
+    /// Compared inputs an interval needs before its agreement is judged.
+    #[serde(default = "default_min_agreement_samples")]
+    #[schemars(range(min = 1))]
+    pub min_agreement_samples: u64,
 }
 
 fn default_interval() -> KubeDuration {
@@ -322,6 +357,9 @@ fn default_max_p99_latency() -> KubeDuration {
 fn default_min_requests() -> u64 {
     20
 }
+fn default_min_agreement_samples() -> u64 {
+    20
+}
 fn default_failure_limit() -> u32 {
     2
 }
@@ -334,6 +372,8 @@ impl Default for AnalysisSpec {
             max_p99_latency: default_max_p99_latency(),
             min_requests: default_min_requests(),
             failure_limit: default_failure_limit(),
+            min_agreement: None,
+            min_agreement_samples: default_min_agreement_samples(),
         }
     }
 }

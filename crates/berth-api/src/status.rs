@@ -39,6 +39,11 @@ pub struct BertModelStatus {
     /// Index into `spec.rollout.steps` of the step in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_step: Option<u32>,
+    /// Percent of the requests stable answers that every serving pod also sends to
+    /// `canaryVersion` to compare the answers (the step's `mirror`); the copies are
+    /// thrown away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<f64>,
     /// When the current step (or the canary's loading) began; pauses count from here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step_started_at: Option<Time>,
@@ -92,6 +97,13 @@ pub struct AnalysisStatus {
     pub error_rate: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p99_latency_seconds: Option<f64>,
+    /// Mean agreement with stable over the last interval's mirrored inputs (cosine
+    /// similarity of embeddings, or the share of same top labels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreement: Option<f64>,
+    /// Inputs compared with stable in the last interval.
+    #[serde(default)]
+    pub agreement_samples: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_time: Option<Time>,
     /// The canary's cumulative counters (summed over pods) at `lastTime`: the next

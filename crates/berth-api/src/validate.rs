@@ -76,6 +76,17 @@ pub fn validate_spec(spec: &BertModelSpec) -> Result<(), SpecErrors> {
         if !step.weight.is_finite() || !(0.0..=100.0).contains(&step.weight) {
             fail(&format!("spec.rollout.steps[{index}].weight"), format!("{} must be between 0 and 100", step.weight));
         }
+        if let Some(mirror) = step.mirror
+            && (!mirror.is_finite() || !(0.0..=100.0).contains(&mirror))
+        {
+            fail(&format!("spec.rollout.steps[{index}].mirror"), format!("{mirror} must be between 0 and 100"));
+        }
+        if step.weight == 0.0 && step.mirror.is_none_or(|m| m <= 0.0) {
+            fail(
+                &format!("spec.rollout.steps[{index}]"),
+                "a step with weight 0 must mirror requests (mirror > 0): it has nothing else to judge".to_string(),
+            );
+        }
         if index > 0 && step.weight <= rollout.steps[index - 1].weight {
             fail(
                 &format!("spec.rollout.steps[{index}].weight"),
@@ -88,6 +99,14 @@ pub fn validate_spec(spec: &BertModelSpec) -> Result<(), SpecErrors> {
     {
         let index = rollout.steps.len() - 1;
         fail(&format!("spec.rollout.steps[{index}].weight"), "the last step must have weight 100".to_string());
+    }
+    if let Some(min) = rollout.analysis.min_agreement
+        && (!min.is_finite() || !(0.0..=1.0).contains(&min))
+    {
+        fail("spec.rollout.analysis.minAgreement", format!("{min} must be between 0 and 1"));
+    }
+    if rollout.analysis.min_agreement_samples == 0 {
+        fail("spec.rollout.analysis.minAgreementSamples", "must be at least 1".to_string());
     }
     let positive: [(&str, KubeDuration); 2] = [
         ("spec.rollout.loadTimeout", rollout.load_timeout),

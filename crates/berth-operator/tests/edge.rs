@@ -45,8 +45,8 @@ fn reason() -> impl Strategy<Value = RejectionReason> {
 }
 
 fn counters() -> impl Strategy<Value = CounterSnapshot> {
-    (any::<u32>(), any::<u32>(), prop::collection::vec((0u32..100, any::<u32>()), 0..4), any::<u32>()).prop_map(
-        |(requests, errors, buckets, count)| CounterSnapshot {
+    (any::<u32>(), any::<u32>(), prop::collection::vec((0u32..100, any::<u32>()), 0..4), any::<u32>(), any::<u16>())
+        .prop_map(|(requests, errors, buckets, count, samples)| CounterSnapshot {
             requests: u64::from(requests),
             errors: u64::from(errors),
             latency_buckets: buckets
@@ -54,13 +54,22 @@ fn counters() -> impl Strategy<Value = CounterSnapshot> {
                 .map(|(le, c)| LatencyBucket { le: f64::from(le) / 10.0, count: u64::from(c) })
                 .collect(),
             latency_count: u64::from(count),
-        },
-    )
+            agreement_sum: f64::from(samples) * 0.97,
+            agreement_samples: u64::from(samples),
+        })
 }
 
 fn analysis(nanos: bool) -> impl Strategy<Value = AnalysisStatus> {
-    (any::<u32>(), any::<u32>(), any::<u32>(), prop::option::of(0.0f64..1.0), prop::option::of(0.0f64..5.0))
-        .prop_flat_map(move |(f, r, e, rate, p99)| {
+    (
+        any::<u32>(),
+        any::<u32>(),
+        any::<u32>(),
+        prop::option::of(0.0f64..1.0),
+        prop::option::of(0.0f64..5.0),
+        prop::option::of(-1.0f64..1.0),
+        any::<u16>(),
+    )
+        .prop_flat_map(move |(f, r, e, rate, p99, agreement, samples)| {
             (prop::option::of(time(nanos)), prop::option::of(counters())).prop_map(move |(last_time, baseline)| {
                 AnalysisStatus {
                     consecutive_failures: f,
@@ -68,6 +77,8 @@ fn analysis(nanos: bool) -> impl Strategy<Value = AnalysisStatus> {
                     errors: u64::from(e),
                     error_rate: rate,
                     p99_latency_seconds: p99,
+                    agreement,
+                    agreement_samples: u64::from(samples),
                     last_time,
                     baseline,
                 }
@@ -105,6 +116,7 @@ fn status(nanos: bool) -> impl Strategy<Value = BertModelStatus> {
         prop::collection::vec(("[0-9]{1,3}", 0.0f64..100.0), 0..3),
         prop::option::of(prop::collection::vec("pod-[0-9]", 0..3)),
         prop::option::of(0u32..5),
+        prop::option::of(0.0f64..100.0),
     );
     let rest = (
         prop::option::of(time(nanos)),
@@ -126,6 +138,7 @@ fn status(nanos: bool) -> impl Strategy<Value = BertModelStatus> {
                 traffic,
                 canary_pods,
                 current_step,
+                mirror,
             ),
             (step_started_at, analysis, rejected_versions, replicas, ready_replicas, selector, conditions),
         )| BertModelStatus {
@@ -137,6 +150,7 @@ fn status(nanos: bool) -> impl Strategy<Value = BertModelStatus> {
             traffic: traffic.into_iter().map(|(version, weight)| TrafficTarget { version, weight }).collect(),
             canary_pods,
             current_step,
+            mirror,
             step_started_at,
             analysis,
             rejected_versions,

@@ -109,7 +109,8 @@ pub fn finish(state: &mut RolloutState, input: &Input<'_>) {
     let progressing = (phase.working() && phase != Phase::Pending) || rolling.is_some();
     let progressing_message = match (&state.canary_version, state.current_step, &rolling) {
         (Some(c), Some(step), _) => {
-            format!("version {c} at {}% (step {})", state.canary_weight.unwrap_or(0.0), step + 1)
+            let mirrored = state.mirror.map(|m| format!(", {m}% of stable's requests mirrored")).unwrap_or_default();
+            format!("version {c} at {}% (step {}){mirrored}", state.canary_weight.unwrap_or(0.0), step + 1)
         }
         (Some(c), None, _) => format!("loading version {c}"),
         (None, _, Some(rolling)) => rolling.clone(),

@@ -106,6 +106,23 @@ impl RolloutState {
         self.canary_pods = None;
         self.current_step = None;
         self.step_started_at = None;
+        self.mirror = None;
+    }
+}
+
+/// Why `desired` cannot replace `stable` in the clients' stored vectors' space: another
+/// output width than stable's, as the pods report them.
+fn width_change(input: &Input<'_>, stable: &str, desired: &str) -> Option<String> {
+    if input.spec.rollout.allow_embedding_space_change {
+        return None;
+    }
+    let widths = &input.obs.output_widths;
+    match (widths.get(stable), widths.get(desired)) {
+        (Some(old), Some(new)) if old != new => Some(format!(
+            "version {desired} answers {new} dimensions where {stable} answers {old}: vectors stored from \
+             {stable} would not match (set rollout.allowEmbeddingSpaceChange to roll it out anyway)"
+        )),
+        _ => None,
     }
 }
 
@@ -300,6 +317,8 @@ fn canary_loading(d: &mut Decision, input: &Input<'_>, stable: &str, desired: &s
                 promote(d, input, desired, "promoted with the berth.dev/promote annotation");
             } else if input.spec.rollout.paused {
                 d.status.phase = Phase::Paused;
+            } else if let Some(message) = width_change(input, stable, desired) {
+                reject(d, input, desired, RejectionReason::EmbeddingSpaceChanged, message);
             } else {
                 d.event(false, "CanaryLoaded", format!("version {desired} is loaded in every pod"));
                 enter_step(d, input, stable, desired, 0);
@@ -323,6 +342,7 @@ fn enter_step(d: &mut Decision, input: &Input<'_>, stable: &str, desired: &str, 
         s.current_step = u32::try_from(index).ok();
         s.step_started_at = Some(input.now);
         s.traffic = table(&[(stable, 100.0 - weight), (desired, weight)]);
+        s.mirror = step.mirror.filter(|m| *m > 0.0).map(round_weight);
         s.phase = Phase::Progressing;
         let baseline = input.obs.counters.get(desired).cloned().unwrap_or_default();
         let failures = s.analysis.as_ref().map_or(0, |a| a.consecutive_failures);
@@ -353,6 +373,10 @@ fn canary_step(d: &mut Decision, input: &Input<'_>, stable: &str, desired: &str,
         reject(d, input, desired, RejectionReason::LoadFailed, message);
         return;
     }
+    if let Some(message) = width_change(input, stable, desired) {
+        reject(d, input, desired, RejectionReason::EmbeddingSpaceChanged, message);
+        return;
+    }
     if input.promote {
         d.clear_annotations = true;
         promote(d, input, desired, "promoted with the berth.dev/promote annotation");
@@ -372,6 +396,8 @@ fn canary_step(d: &mut Decision, input: &Input<'_>, stable: &str, desired: &str,
                 analysis.errors = j.errors;
                 analysis.error_rate = j.error_rate;
                 analysis.p99_latency_seconds = j.p99_seconds;
+                analysis.agreement = j.agreement;
+                analysis.agreement_samples = j.agreement_samples;
                 analysis.baseline = Some(current);
                 match j.verdict {
                     Verdict::Pass => analysis.consecutive_failures = 0,

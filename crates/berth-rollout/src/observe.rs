@@ -95,6 +95,9 @@ pub struct Observations {
     pub ready_replicas: i32,
     /// Set while the Deployment rolls its pods (a template change): what it waits for.
     pub rolling_update: Option<String>,
+    /// Output width (embedding dimension, or number of labels) of each version, as the
+    /// pods that loaded it report it.
+    pub output_widths: BTreeMap<String, u64>,
 }
 
 impl Observations {

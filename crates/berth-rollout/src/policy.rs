@@ -23,6 +23,8 @@ pub struct Policy {
     pub max_loading_pods: usize,
     /// Hold the rollout at its current step.
     pub paused: bool,
+    /// Roll out a version with another output dimension than stable's.
+    pub allow_embedding_space_change: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +33,8 @@ pub struct Step {
     pub weight: f64,
     /// How long to hold this step (while analysis passes) before the next one.
     pub pause: Option<Duration>,
+    /// Percent of stable's requests copied to the new version for comparison.
+    pub mirror: Option<f64>,
 }
 
 /// Limits the canary is judged against at every interval.
@@ -44,4 +48,11 @@ pub struct AnalysisLimits {
     pub min_requests: u64,
     /// Consecutive failed intervals that trigger a rollback.
     pub failure_limit: u32,
+    /// Lowest tolerated mean agreement with stable on mirrored requests (0-1).
+    pub min_agreement: Option<f64>,
+    /// Compared inputs an interval needs before its agreement is judged.
+    pub min_agreement_samples: u64,
+    /// Reject agreement below [`crate::analysis::EMBEDDING_SPACE_FLOOR`] as another
+    /// embedding space: on for embedding models unless the spec allows the change.
+    pub embedding_space_guard: bool,
 }

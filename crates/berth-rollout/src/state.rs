@@ -27,6 +27,8 @@ pub struct RolloutState {
     pub canary_pods: Option<Vec<String>>,
     /// Index into the policy's steps of the step in force.
     pub current_step: Option<u32>,
+    /// Percent of stable's requests the pods copy to the canary (the step's `mirror`).
+    pub mirror: Option<f64>,
     /// When the current step (or the canary's loading) began; pauses count from here.
     pub step_started_at: Option<Time>,
     pub analysis: Option<AnalysisState>,
@@ -85,6 +87,12 @@ pub enum RejectionReason {
     Latency,
     /// A user aborted the rollout.
     Aborted,
+    /// The canary's answers agreed with stable's less than `analysis.minAgreement`.
+    QualityGate,
+    /// The canary's embeddings live in another space than stable's (another output
+    /// dimension, or agreement far below any retraining), and
+    /// `rollout.allowEmbeddingSpaceChange` is not set.
+    EmbeddingSpaceChanged,
 }
 
 impl RejectionReason {
@@ -96,6 +104,8 @@ impl RejectionReason {
             Self::ErrorRate => "ErrorRate",
             Self::Latency => "Latency",
             Self::Aborted => "Aborted",
+            Self::QualityGate => "QualityGate",
+            Self::EmbeddingSpaceChanged => "EmbeddingSpaceChanged",
         }
     }
 }
@@ -119,6 +129,9 @@ pub struct AnalysisState {
     pub errors: u64,
     pub error_rate: Option<f64>,
     pub p99_latency_seconds: Option<f64>,
+    /// Mean agreement with stable over the last interval's compared inputs.
+    pub agreement: Option<f64>,
+    pub agreement_samples: u64,
     pub last_time: Option<Time>,
     /// The canary's cumulative counters at `last_time`: the next interval is judged on
     /// the difference.
@@ -139,6 +152,21 @@ pub struct CounterSnapshot {
     /// Observations in the latency histogram (its `+Inf` bucket).
     #[serde(default)]
     pub latency_count: u64,
+    /// Sum of the per-input agreement with stable on mirrored requests (cosine
+    /// similarity, or 1 for a classifier's same top label and 0 otherwise).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub agreement_sum: f64,
+    /// Inputs compared with stable.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub agreement_samples: u64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
 }
 
 impl CounterSnapshot {
@@ -147,6 +175,8 @@ impl CounterSnapshot {
         self.requests += other.requests;
         self.errors += other.errors;
         self.latency_count += other.latency_count;
+        self.agreement_sum += other.agreement_sum;
+        self.agreement_samples += other.agreement_samples;
         for bucket in &other.latency_buckets {
             match self.latency_buckets.iter_mut().find(|b| b.le == bucket.le) {
                 Some(existing) => existing.count += bucket.count,

@@ -209,7 +209,7 @@ fn promote_annotation_skips_the_steps() {
 #[test]
 fn no_pauses_promote_as_soon_as_loaded() {
     let mut sim = Sim::serving("1", 2);
-    sim.spec.rollout.steps = vec![Step { weight: 100.0, pause: None }];
+    sim.spec.rollout.steps = vec![Step { weight: 100.0, pause: None, mirror: None }];
     sim.spec.rollout.max_loading_pods = 2;
     sim.set_version("2");
     let decisions = sim.run(TICK, 20, |s| s.status.stable_version.as_deref() == Some("2"));
@@ -299,4 +299,83 @@ fn a_rolling_pod_template_update_reads_as_progressing() {
     assert_eq!(d.status.phase, Phase::Serving);
     assert!(is_true(&d.status.conditions, "Progressing") && is_true(&d.status.conditions, "Reconciling"));
     assert!(is_true(&d.status.conditions, "Ready"));
+}
+
+/// A shadow step (weight 0, every request stable answers mirrored) before going live.
+fn shadow_first(sim: &mut Sim, min_agreement: Option<f64>) {
+    sim.spec.rollout.steps = vec![
+        Step { weight: 0.0, pause: Some(Duration::from_secs(10)), mirror: Some(100.0) },
+        Step { weight: 50.0, pause: Some(Duration::from_secs(5)), mirror: Some(50.0) },
+        Step { weight: 100.0, pause: None, mirror: None },
+    ];
+    sim.spec.rollout.analysis.min_agreement = min_agreement;
+}
+
+#[test]
+fn a_canary_that_agrees_with_stable_passes_the_shadow_step_and_promotes() {
+    let mut sim = Sim::serving("1", 2);
+    shadow_first(&mut sim, Some(0.99));
+    sim.set_version("2");
+    let decisions = sim.run(TICK, 200, |s| s.status.stable_version.as_deref() == Some("2"));
+    assert_eq!(sim.status.stable_version.as_deref(), Some("2"));
+    let shadow: Vec<_> = decisions.iter().filter(|d| d.status.current_step == Some(0)).collect();
+    assert!(!shadow.is_empty(), "never held the shadow step");
+    assert!(shadow.iter().all(|d| weight_of(&d.status.traffic, "2") == 0.0 && d.status.mirror == Some(100.0)));
+    let agreements: Vec<f64> = decisions.iter().filter_map(|d| d.status.analysis.as_ref()?.agreement).collect();
+    assert!(!agreements.is_empty() && agreements.iter().all(|a| (*a - 1.0).abs() < 1e-9), "{agreements:?}");
+    assert_eq!(sim.status.mirror, None, "promotion ends mirroring");
+}
+
+#[test]
+fn a_canary_that_drifted_is_rolled_back_in_the_shadow_step_before_any_client_reaches_it() {
+    let mut sim = Sim::serving("1", 2);
+    shadow_first(&mut sim, Some(0.99));
+    sim.behaviour.insert("2".into(), Behaviour::Disagrees(0.93));
+    sim.set_version("2");
+    let decisions = sim.run(TICK, 200, |s| !s.status.rejected_versions.is_empty());
+    let rejected = &sim.status.rejected_versions[0];
+    assert_eq!(rejected.reason, RejectionReason::QualityGate, "{}", rejected.message);
+    assert!(rejected.message.contains("minAgreement"), "{}", rejected.message);
+    assert!(decisions.iter().all(|d| weight_of(&d.status.traffic, "2") == 0.0), "2 took live traffic");
+    assert_eq!(sim.status.traffic, t(&[("1", 100.0)]));
+    assert_eq!(sim.status.mirror, None);
+}
+
+#[test]
+fn another_output_dimension_is_rejected_before_any_traffic_unless_allowed() {
+    let mut sim = Sim::serving("1", 2);
+    sim.behaviour.insert("2".into(), Behaviour::Wider);
+    sim.set_version("2");
+    let decisions = sim.run(TICK, 100, |s| !s.status.rejected_versions.is_empty());
+    let rejected = &sim.status.rejected_versions[0];
+    assert_eq!(rejected.reason, RejectionReason::EmbeddingSpaceChanged, "{}", rejected.message);
+    assert!(rejected.message.contains("64 dimensions where 1 answers 32"), "{}", rejected.message);
+    assert!(decisions.iter().all(|d| weight_of(&d.status.traffic, "2") == 0.0));
+
+    let mut sim = Sim::serving("1", 2);
+    sim.behaviour.insert("2".into(), Behaviour::Wider);
+    sim.spec.rollout.allow_embedding_space_change = true;
+    sim.set_version("2");
+    sim.run(TICK, 200, |s| s.status.stable_version.as_deref() == Some("2"));
+    assert_eq!(sim.status.stable_version.as_deref(), Some("2"));
+    assert!(sim.status.rejected_versions.is_empty());
+}
+
+#[test]
+fn answers_from_another_embedding_space_are_rejected_without_a_min_agreement() {
+    let mut sim = Sim::serving("1", 2);
+    shadow_first(&mut sim, None);
+    sim.behaviour.insert("2".into(), Behaviour::Disagrees(0.05));
+    sim.set_version("2");
+    sim.run(TICK, 200, |s| !s.status.rejected_versions.is_empty());
+    assert_eq!(sim.status.rejected_versions[0].reason, RejectionReason::EmbeddingSpaceChanged);
+    // Allowed: the same answers roll out (no minAgreement to hold them).
+    let mut sim = Sim::serving("1", 2);
+    shadow_first(&mut sim, None);
+    sim.behaviour.insert("2".into(), Behaviour::Disagrees(0.05));
+    sim.spec.rollout.allow_embedding_space_change = true;
+    sim.spec.rollout.analysis.embedding_space_guard = false;
+    sim.set_version("2");
+    sim.run(TICK, 200, |s| s.status.stable_version.as_deref() == Some("2"));
+    assert_eq!(sim.status.stable_version.as_deref(), Some("2"));
 }

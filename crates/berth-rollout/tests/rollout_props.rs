@@ -20,6 +20,7 @@ fn behaviour() -> impl Strategy<Value = Behaviour> {
         1 => Just(Behaviour::Hangs),
         1 => (0.05f64..1.0).prop_map(Behaviour::Errors),
         1 => Just(Behaviour::Slow),
+        1 => Just(Behaviour::Wider),
     ]
 }
 
@@ -28,9 +29,9 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
         let mut steps: Vec<Step> = weights
             .into_iter()
             .zip(pauses.iter())
-            .map(|(w, p)| Step { weight: f64::from(w), pause: Some(Duration::from_secs(*p)) })
+            .map(|(w, p)| Step { weight: f64::from(w), pause: Some(Duration::from_secs(*p)), mirror: None })
             .collect();
-        steps.push(Step { weight: 100.0, pause: None });
+        steps.push(Step { weight: 100.0, pause: None, mirror: None });
         steps
     })
 }

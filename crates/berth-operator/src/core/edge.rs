@@ -3,7 +3,7 @@
 //! Kubernetes' `Time` its `Time`. Lossless both ways, so a status read, decided on
 //! and written back unchanged is byte-for-byte what was stored.
 
-use berth_api::{AnalysisStatus, BertModelSpec, BertModelStatus, RejectedVersion, RolloutSpec};
+use berth_api::{AnalysisStatus, BertModelSpec, BertModelStatus, RejectedVersion, RolloutSpec, Task};
 use berth_rollout::conditions::Condition as EngineCondition;
 use berth_rollout::{AnalysisLimits, AnalysisState, Policy, RolloutState, Spec, Step};
 use jiff::Timestamp;
@@ -29,13 +29,15 @@ pub fn whole_seconds(t: Timestamp) -> Timestamp {
     Timestamp::from_second(t.as_second()).unwrap_or(t)
 }
 
-pub fn policy(rollout: &RolloutSpec) -> Policy {
+/// `task` as the spec names it: the embedding-space guard is for embedding models (and
+/// models whose task the pods detect), not classifiers.
+pub fn policy(rollout: &RolloutSpec, task: Option<Task>) -> Policy {
     let analysis = &rollout.analysis;
     Policy {
         steps: rollout
             .steps
             .iter()
-            .map(|s| Step { weight: s.weight, pause: s.pause.map(|p| p.as_duration()) })
+            .map(|s| Step { weight: s.weight, pause: s.pause.map(|p| p.as_duration()), mirror: s.mirror })
             .collect(),
         analysis: AnalysisLimits {
             interval: analysis.interval.as_duration(),
@@ -43,15 +45,19 @@ pub fn policy(rollout: &RolloutSpec) -> Policy {
             max_p99_latency: analysis.max_p99_latency.as_duration(),
             min_requests: analysis.min_requests,
             failure_limit: analysis.failure_limit,
+            min_agreement: analysis.min_agreement,
+            min_agreement_samples: analysis.min_agreement_samples,
+            embedding_space_guard: !rollout.allow_embedding_space_change && task != Some(Task::Classification),
         },
         load_timeout: rollout.load_timeout.as_duration(),
         max_loading_pods: usize::try_from(rollout.max_loading_pods).unwrap_or(1),
         paused: rollout.paused,
+        allow_embedding_space_change: rollout.allow_embedding_space_change,
     }
 }
 
 pub fn spec(spec: &BertModelSpec) -> Spec {
-    Spec { version: spec.version.clone(), replicas: spec.replicas, rollout: policy(&spec.rollout) }
+    Spec { version: spec.version.clone(), replicas: spec.replicas, rollout: policy(&spec.rollout, spec.task) }
 }
 
 fn condition_in(c: &Condition) -> EngineCondition {
@@ -83,6 +89,8 @@ fn analysis_in(a: &AnalysisStatus) -> AnalysisState {
         errors: a.errors,
         error_rate: a.error_rate,
         p99_latency_seconds: a.p99_latency_seconds,
+        agreement: a.agreement,
+        agreement_samples: a.agreement_samples,
         last_time: a.last_time.as_ref().map(time_in),
         baseline: a.baseline.clone(),
     }
@@ -95,6 +103,8 @@ fn analysis_out(a: AnalysisState) -> AnalysisStatus {
         errors: a.errors,
         error_rate: a.error_rate,
         p99_latency_seconds: a.p99_latency_seconds,
+        agreement: a.agreement,
+        agreement_samples: a.agreement_samples,
         last_time: a.last_time.map(time_out),
         baseline: a.baseline,
     }
@@ -132,6 +142,7 @@ pub fn state_in(s: &BertModelStatus) -> RolloutState {
         traffic,
         canary_pods,
         current_step,
+        mirror,
         step_started_at,
         analysis,
         rejected_versions,
@@ -149,6 +160,7 @@ pub fn state_in(s: &BertModelStatus) -> RolloutState {
         traffic: traffic.clone(),
         canary_pods: canary_pods.clone(),
         current_step: *current_step,
+        mirror: *mirror,
         step_started_at: step_started_at.as_ref().map(time_in),
         analysis: analysis.as_ref().map(analysis_in),
         rejected_versions: rejected_versions.iter().map(rejected_in).collect(),
@@ -168,6 +180,7 @@ pub fn status_out(s: RolloutState, selector: Option<String>) -> BertModelStatus 
         traffic,
         canary_pods,
         current_step,
+        mirror,
         step_started_at,
         analysis,
         rejected_versions,
@@ -184,6 +197,7 @@ pub fn status_out(s: RolloutState, selector: Option<String>) -> BertModelStatus 
         traffic,
         canary_pods,
         current_step,
+        mirror,
         step_started_at: step_started_at.map(time_out),
         analysis: analysis.map(analysis_out),
         rejected_versions: rejected_versions.into_iter().map(rejected_out).collect(),

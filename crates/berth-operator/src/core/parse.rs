@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use berth_api::metrics::{
-    LABEL_LE, LABEL_MODEL, LABEL_RESULT, LABEL_VERSION, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL, RESULT_OK,
-    bucket_series, count_series,
+    AGREEMENT, LABEL_LE, LABEL_MODEL, LABEL_RESULT, LABEL_VERSION, OUTPUT_WIDTH, REQUEST_DURATION_SECONDS,
+    REQUESTS_TOTAL, RESULT_OK, bucket_series, count_series, sum_series,
 };
 use berth_api::{CounterSnapshot, LatencyBucket, VersionReport, VersionState};
 use serde::Deserialize;
@@ -72,18 +72,14 @@ pub fn model_status(body: &[u8]) -> Result<Vec<VersionReport>, ParseError> {
 pub fn counters(text: &str, model: &str) -> BTreeMap<String, CounterSnapshot> {
     let mut out: BTreeMap<String, CounterSnapshot> = BTreeMap::new();
     let (count, bucket) = (count_series(REQUEST_DURATION_SECONDS), bucket_series(REQUEST_DURATION_SECONDS));
-    for line in text.lines() {
-        if line.starts_with('#') {
-            continue;
-        }
-        let Some((name, labels, value)) = sample(line) else { continue };
-        if labels.get(LABEL_MODEL).map(String::as_str) != Some(model) {
-            continue;
-        }
+    let (agreement_sum, agreement_count) = (sum_series(AGREEMENT), count_series(AGREEMENT));
+    for (name, labels, raw) in samples_of(text, model) {
         let Some(version) = labels.get(LABEL_VERSION) else { continue };
-        let value = if value.is_finite() && value > 0.0 { value.round() as u64 } else { 0 };
+        let value = if raw.is_finite() && raw > 0.0 { raw.round() as u64 } else { 0 };
         let entry = out.entry(version.clone()).or_default();
         match name {
+            n if n == agreement_sum => entry.agreement_sum += if raw.is_finite() { raw } else { 0.0 },
+            n if n == agreement_count => entry.agreement_samples += value,
             REQUESTS_TOTAL => {
                 entry.requests += value;
                 if labels.get(LABEL_RESULT).map(String::as_str) != Some(RESULT_OK) {
@@ -104,6 +100,22 @@ pub fn counters(text: &str, model: &str) -> BTreeMap<String, CounterSnapshot> {
         snapshot.latency_buckets.sort_by(|a, b| a.le.total_cmp(&b.le));
     }
     out
+}
+
+/// The output width of each version of `model` (`berth_serve_output_width`).
+pub fn output_widths(text: &str, model: &str) -> BTreeMap<String, u64> {
+    samples_of(text, model)
+        .filter(|(name, _, value)| *name == OUTPUT_WIDTH && value.is_finite() && *value > 0.0)
+        .filter_map(|(_, labels, value)| Some((labels.get(LABEL_VERSION)?.clone(), value.round() as u64)))
+        .collect()
+}
+
+/// The sample lines of `model`'s series.
+fn samples_of<'a>(text: &'a str, model: &'a str) -> impl Iterator<Item = (&'a str, BTreeMap<String, String>, f64)> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(sample)
+        .filter(move |(_, labels, _)| labels.get(LABEL_MODEL).map(String::as_str) == Some(model))
 }
 
 /// One sample line: `name{k="v",...} value [timestamp]`.
@@ -193,6 +205,24 @@ berth_serve_request_duration_seconds_sum{model="m",version="2"} 7.5
             vec![LatencyBucket { le: 0.05, count: 40 }, LatencyBucket { le: 0.1, count: 80 }]
         );
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn parses_agreement_and_output_widths() {
+        let text = r#"berth_serve_agreement_bucket{model="m",version="3",le="0.99"} 2
+berth_serve_agreement_sum{model="m",version="3"} 47.25
+berth_serve_agreement_count{model="m",version="3"} 50
+berth_serve_agreement_sum{model="other",version="3"} 1000
+berth_serve_output_width{model="m",version="2"} 384
+berth_serve_output_width{model="m",version="3"} 32
+berth_serve_output_width{model="other",version="4"} 8
+"#;
+        let c = counters(text, "m");
+        let v3 = c.get("3").cloned().unwrap_or_default();
+        assert_eq!((v3.agreement_sum, v3.agreement_samples), (47.25, 50));
+        assert_eq!(v3.latency_buckets, Vec::new(), "the agreement histogram is not the latency one");
+        let widths = output_widths(text, "m");
+        assert_eq!(widths.into_iter().collect::<Vec<_>>(), vec![("2".to_string(), 384), ("3".to_string(), 32)]);
     }
 
     #[test]

@@ -23,6 +23,26 @@ pub enum Behaviour {
     Errors(f64),
     /// Answers in one second.
     Slow,
+    /// Answers fast and without errors, but its answers agree with stable's this much
+    /// on average (cosine similarity).
+    Disagrees(f64),
+    /// Answers with another output width than the others (another embedding space).
+    Wider,
+}
+
+impl Behaviour {
+    fn width(self) -> u64 {
+        if self == Behaviour::Wider { 64 } else { 32 }
+    }
+
+    /// Mean agreement with stable of a compared input; `None`: cannot be compared.
+    fn agreement(self) -> Option<f64> {
+        match self {
+            Behaviour::Disagrees(a) => Some(a),
+            Behaviour::Wider => None,
+            _ => Some(1.0),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -53,9 +73,9 @@ pub fn spec(version: &str, replicas: i32) -> Spec {
         replicas,
         rollout: Policy {
             steps: vec![
-                Step { weight: 10.0, pause: Some(Duration::from_secs(10)) },
-                Step { weight: 50.0, pause: Some(Duration::from_secs(10)) },
-                Step { weight: 100.0, pause: None },
+                Step { weight: 10.0, pause: Some(Duration::from_secs(10)), mirror: None },
+                Step { weight: 50.0, pause: Some(Duration::from_secs(10)), mirror: None },
+                Step { weight: 100.0, pause: None, mirror: None },
             ],
             analysis: AnalysisLimits {
                 interval: Duration::from_secs(5),
@@ -63,10 +83,14 @@ pub fn spec(version: &str, replicas: i32) -> Spec {
                 max_p99_latency: Duration::from_millis(500),
                 min_requests: 10,
                 failure_limit: 2,
+                min_agreement: None,
+                min_agreement_samples: 20,
+                embedding_space_guard: true,
             },
             load_timeout: Duration::from_secs(60),
             max_loading_pods: 1,
             paused: false,
+            allow_embedding_space_change: false,
         },
     }
 }
@@ -112,7 +136,20 @@ impl Sim {
             })
             .collect::<Vec<_>>();
         let ready = pods.iter().filter(|p| p.ready).count() as i32;
-        Observations { pods, counters: self.counters.clone(), ready_replicas: ready, rolling_update: None }
+        let output_widths = self
+            .pods
+            .iter()
+            .flat_map(|p| p.versions.values())
+            .filter(|r| r.state == VersionState::Available)
+            .map(|r| (r.version.clone(), self.behaviour(&r.version).width()))
+            .collect();
+        Observations {
+            pods,
+            counters: self.counters.clone(),
+            ready_replicas: ready,
+            rolling_update: None,
+            output_widths,
+        }
     }
 
     pub fn decide(&self) -> Decision {
@@ -194,6 +231,30 @@ impl Sim {
                 pod.versions.clear();
                 pod.restarts += 1;
                 pod.last_terminated_at = Some(now);
+            }
+        }
+        // Mirrored copies of what stable answers go to the canary where a pod has both.
+        let mirror = self.status.mirror.unwrap_or(0.0);
+        let stable = self.status.stable_version.clone();
+        if let (Some(canary), Some(stable)) = (canary.as_deref(), stable.as_deref())
+            && mirror > 0.0
+        {
+            let b = behaviours.get(canary).copied().unwrap_or(Behaviour::Good);
+            let has = |p: &SimPod, v: &str| p.versions.get(v).is_some_and(|r| r.state == VersionState::Available);
+            for pod in self.pods.iter().filter(|p| has(p, canary) && has(p, stable)) {
+                let stable_share = effective_weights(&table, |v| has(pod, v))
+                    .iter()
+                    .find(|w| w.version == stable)
+                    .map_or(0.0, |w| w.weight);
+                let n = (self.requests_per_pod as f64 * stable_share / 100.0 * mirror / 100.0).round() as u64;
+                let c = self.counters.entry(canary.to_string()).or_default();
+                let failed = if let Behaviour::Errors(rate) = b { (n as f64 * rate).round() as u64 } else { 0 };
+                c.requests += n;
+                c.errors += failed;
+                if let Some(agreement) = b.agreement() {
+                    c.agreement_samples += n - failed;
+                    c.agreement_sum += (n - failed) as f64 * agreement;
+                }
             }
         }
         // Requests: each pod splits by the weights it can apply.

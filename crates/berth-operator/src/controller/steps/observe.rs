@@ -94,6 +94,7 @@ async fn poll(
     let list = pods.list(&ListParams::default().labels(&selector_string(model))).await.map_err(ObserveError)?;
     let polls = list.items.iter().filter_map(pod_facts).map(|(mut observation, ip)| async move {
         let mut counters = None;
+        let mut widths = None;
         if let Some(ip) = ip {
             let host = if ip.contains(':') { format!("[{ip}]") } else { ip };
             let base = format!("http://{host}:{HTTP_PORT}");
@@ -102,14 +103,23 @@ async fn poll(
                 fetch(http, format!("{base}/metrics"))
             );
             observation.reports = status.and_then(|body| parse::model_status(&body).ok());
-            counters = metrics.map(|body| parse::counters(&String::from_utf8_lossy(&body), model));
+            let text = metrics.map(|body| String::from_utf8_lossy(&body).into_owned());
+            counters = text.as_deref().map(|text| parse::counters(text, model));
+            widths = text.as_deref().map(|text| parse::output_widths(text, model));
         }
-        (observation, counters)
+        (observation, counters, widths)
     });
     let mut obs = Observations { ready_replicas, ..Observations::default() };
-    for (observation, counters) in join_all(polls).await {
+    for (observation, counters, widths) in join_all(polls).await {
         for (version, snapshot) in counters.unwrap_or_default() {
             obs.add_counters(&version, &snapshot);
+        }
+        // Pods load the same files: a version has one width. Should two pods
+        // disagree (a changed file), the larger one is kept, which still differs
+        // from stable's if either does.
+        for (version, width) in widths.unwrap_or_default() {
+            let kept = obs.output_widths.entry(version).or_insert(width);
+            *kept = (*kept).max(width);
         }
         obs.pods.push(observation);
     }
