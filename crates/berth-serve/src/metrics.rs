@@ -8,8 +8,8 @@ use prometheus::{
 };
 
 use berth_api::metrics::{
-    BATCH_SIZE, FALLBACKS_TOTAL, LABEL_MODEL, LABEL_RESULT, LABEL_STATE, LABEL_VERSION, MODEL_LOAD_DURATION_SECONDS,
-    QUEUE_DEPTH, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL, VERSION_STATE,
+    AGREEMENT, BATCH_SIZE, FALLBACKS_TOTAL, LABEL_MODEL, LABEL_RESULT, LABEL_STATE, LABEL_VERSION, MIRRORED_TOTAL,
+    MODEL_LOAD_DURATION_SECONDS, OUTPUT_WIDTH, QUEUE_DEPTH, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL, VERSION_STATE,
 };
 
 use crate::manager::VersionState;
@@ -34,6 +34,9 @@ pub struct Metrics {
     load_duration: GaugeVec,
     version_state: IntGaugeVec,
     fallbacks_total: IntCounterVec,
+    agreement: HistogramVec,
+    mirrored_total: IntCounterVec,
+    output_width: IntGaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -81,6 +84,17 @@ impl Metrics {
             Opts::new(FALLBACKS_TOTAL, "Requests a version failed server-side that stable answered instead"),
             mv,
         )?;
+        let agreement = HistogramVec::new(
+            HistogramOpts::new(AGREEMENT, "Per-input agreement with stable on mirrored requests")
+                .buckets(vec![0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0]),
+            mv,
+        )?;
+        let mirrored_total = IntCounterVec::new(
+            Opts::new(MIRRORED_TOTAL, "Mirrored copies of stable's requests by what became of them"),
+            &[LABEL_MODEL, LABEL_VERSION, LABEL_RESULT],
+        )?;
+        let output_width =
+            IntGaugeVec::new(Opts::new(OUTPUT_WIDTH, "Output width: embedding dimension or number of labels"), mv)?;
         registry.register(Box::new(requests_total.clone()))?;
         registry.register(Box::new(request_duration.clone()))?;
         registry.register(Box::new(batch_size.clone()))?;
@@ -88,6 +102,9 @@ impl Metrics {
         registry.register(Box::new(load_duration.clone()))?;
         registry.register(Box::new(version_state.clone()))?;
         registry.register(Box::new(fallbacks_total.clone()))?;
+        registry.register(Box::new(agreement.clone()))?;
+        registry.register(Box::new(mirrored_total.clone()))?;
+        registry.register(Box::new(output_width.clone()))?;
         Ok(Self {
             registry,
             requests_total,
@@ -97,6 +114,9 @@ impl Metrics {
             load_duration,
             version_state,
             fallbacks_total,
+            agreement,
+            mirrored_total,
+            output_width,
         })
     }
 
@@ -119,6 +139,20 @@ impl Metrics {
     /// `version` failed a request that stable then answered.
     pub fn observe_fallback(&self, model: &str, version: &str) {
         self.fallbacks_total.with_label_values(&[model, version]).inc();
+    }
+
+    /// What became of one mirrored copy sent to `version`: `compared` (with the
+    /// agreement of each input), `incomparable`, `failed` or `dropped`.
+    pub fn observe_mirrored(&self, model: &str, version: &str, result: &str, agreement: &[f64]) {
+        self.mirrored_total.with_label_values(&[model, version, result]).inc();
+        let h = self.agreement.with_label_values(&[model, version]);
+        for a in agreement {
+            h.observe(*a);
+        }
+    }
+
+    pub fn set_output_width(&self, model: &str, version: &str, width: usize) {
+        self.output_width.with_label_values(&[model, version]).set(i64::try_from(width).unwrap_or(i64::MAX));
     }
 
     pub fn set_load_duration(&self, model: &str, version: &str, seconds: f64) {

@@ -243,3 +243,78 @@ async fn a_canary_failing_requests_is_answered_by_stable_and_counted_against_it(
     // And stable's own failures are not retried anywhere: there is nothing to fall back to.
     assert_eq!(counter(&metrics, "berth_serve_fallbacks_total", &[("version", "1")]), 0.0);
 }
+
+#[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mirrored_requests_measure_agreement_without_reaching_clients() {
+    require_models();
+    let base = tempfile::tempdir().unwrap();
+    copy_version(&models_dir().join("tiny/2"), &base.path().join("1"));
+    // 2: the same weights as 1; 3: tiny's other version, other random weights.
+    copy_version(&models_dir().join("tiny/2"), &base.path().join("2"));
+    copy_version(&models_dir().join("tiny/1"), &base.path().join("3"));
+    let shadow = |canary: &str| {
+        json!({
+            "traffic": [{"version": "1", "weight": 100.0}, {"version": canary, "weight": 0.0}],
+            "stableVersion": "1",
+            "canaryVersion": canary,
+            "mirror": 100.0,
+        })
+    };
+    let mut object = bertmodel();
+    object["status"] = shadow("2");
+    let (server, api, _task) = start_controlled(base.path(), object).await;
+    let client = reqwest::Client::new();
+    server.wait_for(&client, "/v2/models/m/versions/2/ready", |s, _| s == 200).await;
+
+    let mean_agreement = |metrics: &str, version: &str| {
+        let sum = counter(metrics, "berth_serve_agreement_sum", &[("version", version)]);
+        let count = counter(metrics, "berth_serve_agreement_count", &[("version", version)]);
+        (count, if count > 0.0 { sum / count } else { f64::NAN })
+    };
+    let texts = ["the cat sat on the mat", "a quick brown fox", "hello world", "mirrored request"];
+    for round in 0..40 {
+        let r: Value = server.infer_texts(&client, "/v2/models/m/infer", &[texts[round % texts.len()]]).await;
+        assert_eq!(r["model_version"], "1", "a client got the canary's answer: {r}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let metrics = client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let (compared, same) = mean_agreement(&metrics, "2");
+    let mirrored = counter(&metrics, "berth_serve_mirrored_total", &[("version", "2")]);
+    eprintln!("same weights: {mirrored} mirrored, {compared} compared, mean agreement {same:.6}");
+    assert!(compared >= 10.0, "too few copies compared: {compared} of {mirrored}\n{metrics}");
+    assert!(same > 0.9999, "identical weights agree {same}");
+    // The copies are the canary's requests (so a shadow step is judged on errors too).
+    assert_eq!(counter(&metrics, "berth_serve_requests_total", &[("version", "2"), ("result", "ok")]), compared);
+    assert_eq!(counter(&metrics, "berth_serve_output_width", &[("version", "1")]), 32.0);
+
+    // Other weights: answers still fast and 200, but they disagree.
+    api.set_status(&[
+        ("traffic", json!([{"version": "1", "weight": 100.0}, {"version": "3", "weight": 0.0}])),
+        ("canaryVersion", json!("3")),
+    ]);
+    server.wait_for(&client, "/v2/models/m/versions/3/ready", |s, _| s == 200).await;
+    for round in 0..40 {
+        let r: Value = server.infer_texts(&client, "/v2/models/m/infer", &[texts[round % texts.len()]]).await;
+        assert_eq!(r["model_version"], "1", "a client got the canary's answer: {r}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let metrics = client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let (compared, other) = mean_agreement(&metrics, "3");
+    eprintln!("other weights: {compared} compared, mean agreement {other:.4}");
+    assert!(compared >= 10.0, "too few copies compared: {compared}");
+    assert!(other < 0.99, "unrelated weights agree {other}");
+
+    // Mirroring off: no more copies.
+    api.set_status(&[("mirror", Value::Null)]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = counter(&metrics, "berth_serve_mirrored_total", &[("version", "3")]);
+    for _ in 0..10 {
+        server.infer_texts(&client, "/v2/models/m/infer", &["hi"]).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let metrics = client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(counter(&metrics, "berth_serve_mirrored_total", &[("version", "3")]), before);
+}

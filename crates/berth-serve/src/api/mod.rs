@@ -6,6 +6,7 @@
 pub mod error;
 pub mod grpc;
 pub mod grpc_limit;
+pub mod mirror;
 pub mod rest;
 pub mod tensor;
 pub mod tfs;
@@ -130,17 +131,25 @@ impl AppState {
             }
         };
         let fallback = if version.is_none() { manager.fallback_for(&target.number) } else { None };
-        // The input is kept for stable only where stable could answer instead: canary
-        // requests, not stable's.
-        let spare = fallback.as_ref().map(|_| payload.clone());
-        let result = self.run(model, &target, payload).await;
+        // A copy for the canary, drawn at `status.mirror`, of requests stable answers.
+        let mirror = if version.is_none() { manager.mirror_for(&target.number) } else { None };
+        // The input is kept only where something else may need it: stable, should the
+        // canary fail a request, or the canary, for a mirrored copy.
+        let mut spare = (fallback.is_some() || mirror.is_some()).then(|| payload.clone());
+        let result = run(model, &target, payload).await;
         self.record(model, Some(&target.number), &result.as_ref(), started);
+        // Answered: nothing falls back, the kept input goes to the copy.
+        if let (Some((canary, permit)), Ok(answer)) = (mirror, &result)
+            && let Some(copy) = spare.take()
+        {
+            mirror::spawn(self, model, canary, permit, copy, answer.output.clone());
+        }
         match (result, fallback, spare) {
             (Err(e), Some(stable), Some(payload)) if e.is_backend_failure() => {
                 self.metrics.observe_fallback(model, target.number.as_str());
                 tracing::info!(model, failed = %target.number, stable = %stable.number, error = %e, "answered from stable");
                 let started = Instant::now();
-                let retried = self.run(model, &stable, payload).await;
+                let retried = run(model, &stable, payload).await;
                 self.record(model, Some(&stable.number), &retried.as_ref(), started);
                 retried
             }
@@ -169,40 +178,6 @@ impl AppState {
         }
     }
 
-    /// One version runs the payload: tokenize (outside any lock), queue, answer.
-    async fn run(&self, model: &str, target: &Arc<Version>, payload: Payload) -> Result<InferResult, ApiError> {
-        // From here until the job is queued the batcher knows we are coming.
-        let incoming = target.incoming();
-        let (rows, truncated) = match payload {
-            Payload::Texts(texts) => {
-                let bytes: usize = texts.iter().map(String::len).sum();
-                if bytes > INLINE_TOKENIZE_BYTES {
-                    let v = Arc::clone(target);
-                    tokio::task::spawn_blocking(move || v.tokenize(&texts))
-                        .await
-                        .map_err(|e| ApiError::Internal(format!("tokenizer task: {e}")))??
-                } else {
-                    target.tokenize(&texts)?
-                }
-            }
-            Payload::Rows(rows) => {
-                target.check_rows(&rows)?;
-                let n = rows.len();
-                (rows, vec![false; n])
-            }
-        };
-        let rx = target.submit(rows)?;
-        drop(incoming);
-        let output = rx.await.map_err(|_| InferError::Runtime("the session worker stopped".into()))??;
-        Ok(InferResult {
-            model: model.to_string(),
-            version: target.number.clone(),
-            output,
-            labels: labels(target),
-            truncated,
-        })
-    }
-
     /// Metadata of the model, describing `version` (or the version default
     /// traffic goes to).
     pub fn metadata(&self, model: &str, version: Option<&str>) -> Result<ModelMeta, ApiError> {
@@ -222,6 +197,40 @@ impl AppState {
             outputs: output_meta(&target),
         })
     }
+}
+
+/// One version runs the payload: tokenize (outside any lock), queue, answer.
+pub(crate) async fn run(model: &str, target: &Arc<Version>, payload: Payload) -> Result<InferResult, ApiError> {
+    // From here until the job is queued the batcher knows we are coming.
+    let incoming = target.incoming();
+    let (rows, truncated) = match payload {
+        Payload::Texts(texts) => {
+            let bytes: usize = texts.iter().map(String::len).sum();
+            if bytes > INLINE_TOKENIZE_BYTES {
+                let v = Arc::clone(target);
+                tokio::task::spawn_blocking(move || v.tokenize(&texts))
+                    .await
+                    .map_err(|e| ApiError::Internal(format!("tokenizer task: {e}")))??
+            } else {
+                target.tokenize(&texts)?
+            }
+        }
+        Payload::Rows(rows) => {
+            target.check_rows(&rows)?;
+            let n = rows.len();
+            (rows, vec![false; n])
+        }
+    };
+    let rx = target.submit(rows)?;
+    drop(incoming);
+    let output = rx.await.map_err(|_| InferError::Runtime("the session worker stopped".into()))??;
+    Ok(InferResult {
+        model: model.to_string(),
+        version: target.number.clone(),
+        output,
+        labels: labels(target),
+        truncated,
+    })
 }
 
 fn labels(v: &Version) -> Option<Vec<String>> {

@@ -61,6 +61,12 @@ impl Version {
         IncomingGuard(Arc::clone(&self.shared))
     }
 
+    /// Nothing queued or on its way: a mirrored copy would not wait behind a client's
+    /// request, nor make one wait.
+    pub fn is_idle(&self) -> bool {
+        self.shared.incoming.load(Ordering::Acquire) == 0 && self.shared.metrics.queue_depth.get() <= 0
+    }
+
     /// Tokenizes texts into rows; also says which were truncated.
     pub fn tokenize<S: AsRef<str>>(&self, texts: &[S]) -> Result<(Vec<Row>, Vec<bool>), InferError> {
         let mut rows = Vec::with_capacity(texts.len());

@@ -140,6 +140,7 @@ pub async fn run(manager: Arc<ModelManager>, source: ControlledSource, mut shutd
         let Some(status) = &last_status else { continue };
         // Labels follow every status change, also when the versions do not.
         manager.set_labels(VersionLabels::from_status(status));
+        manager.set_mirror(mirror_of(status));
         let versions = match &source.remote {
             None => Versions::Local(&source.base),
             Some(store) => {
@@ -168,6 +169,14 @@ pub async fn run(manager: Arc<ModelManager>, source: ControlledSource, mut shutd
             last_applied = Some(desired);
         }
     }
+}
+
+/// The version stable's requests are copied to, and the share: `status.canaryVersion`
+/// at `status.mirror` percent, when both are set and the share is positive.
+fn mirror_of(status: &BertModelStatus) -> Option<(VersionId, f64)> {
+    let percent = status.mirror.filter(|m| m.is_finite() && *m > 0.0)?;
+    let canary = status.canary_version.as_deref()?.parse().ok()?;
+    Some((canary, percent.min(100.0)))
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use error::{RepoError, RouteError};
 pub use labels::VersionLabels;
@@ -86,6 +86,12 @@ struct Slot {
 
 /// Ended versions kept in the status for the operator to read.
 const KEEP_ENDED: usize = 8;
+/// Mirrored copies in flight per model. One is enough to measure agreement at any
+/// request rate (a share of requests, not all of them, is what a gate needs) and keeps
+/// the copies' cost to one session run at a time.
+const MIRRORS_IN_FLIGHT: usize = 1;
+/// `result` of a mirrored copy that was not sent: no spare capacity.
+pub const MIRROR_DROPPED: &str = "dropped";
 
 pub struct ModelManager {
     name: String,
@@ -98,6 +104,11 @@ pub struct ModelManager {
     /// One load at a time: loads are CPU- and memory-heavy and would slow
     /// the versions that are serving.
     load_permits: Semaphore,
+    /// The version stable's requests are copied to and the share copied, in percent
+    /// (`status.canaryVersion` and `status.mirror`).
+    mirror: RwLock<Option<(VersionId, f64)>>,
+    /// Mirrored copies in flight: one at a time, so copies use spare capacity only.
+    mirror_permits: Arc<Semaphore>,
     /// A handle to spawn loads and unloads from wherever `apply` is called.
     runtime: tokio::runtime::Handle,
 }
@@ -119,6 +130,8 @@ impl ModelManager {
             routing: RwLock::new(Arc::new(Routing::default())),
             labels: RwLock::new(VersionLabels::default()),
             load_permits: Semaphore::new(1),
+            mirror: RwLock::new(None),
+            mirror_permits: Arc::new(Semaphore::new(MIRRORS_IN_FLIGHT)),
             runtime: tokio::runtime::Handle::current(),
         })
     }
@@ -179,6 +192,43 @@ impl ModelManager {
             return None;
         }
         self.routing().available.get(&stable).cloned()
+    }
+
+    /// Copy `percent` of the requests stable answers to `version` (`None`: copy none).
+    pub fn set_mirror(&self, mirror: Option<(VersionId, f64)>) {
+        match self.mirror.write() {
+            Ok(mut m) => *m = mirror,
+            Err(poisoned) => *poisoned.into_inner() = mirror,
+        }
+    }
+
+    /// Where a copy of a request `answered_by` answers goes, drawn at the mirror's
+    /// share: the mirror version, when `answered_by` is stable, the mirror version is
+    /// AVAILABLE and idle (nothing of a client's queued), and no other copy is in
+    /// flight. The permit is held until the copy is answered.
+    pub fn mirror_for(&self, answered_by: &VersionId) -> Option<(Arc<Version>, OwnedSemaphorePermit)> {
+        let (target, percent) = match self.mirror.read() {
+            Ok(m) => m.clone()?,
+            Err(poisoned) => poisoned.into_inner().clone()?,
+        };
+        if &target == answered_by || rand::random::<f64>() * 100.0 >= percent {
+            return None;
+        }
+        if self.label_version(labels::STABLE).ok().as_ref() != Some(answered_by) {
+            return None;
+        }
+        let version = self.routing().available.get(&target).cloned()?;
+        if !version.is_idle() {
+            self.metrics.observe_mirrored(&self.name, target.as_str(), MIRROR_DROPPED, &[]);
+            return None;
+        }
+        match Arc::clone(&self.mirror_permits).try_acquire_owned() {
+            Ok(permit) => Some((version, permit)),
+            Err(_) => {
+                self.metrics.observe_mirrored(&self.name, target.as_str(), MIRROR_DROPPED, &[]);
+                None
+            }
+        }
     }
 
     /// Replaces the version labels (controlled mode: on every status change).
@@ -314,6 +364,7 @@ impl ModelManager {
                 Ok(loaded) => {
                     tracing::info!(model = %self.name, version = %label, seconds, "version AVAILABLE");
                     self.metrics.set_load_duration(&self.name, &label, seconds);
+                    self.metrics.set_output_width(&self.name, &label, loaded.output_width);
                     slot.state = VersionState::Available;
                     slot.version = Some(Arc::new(loaded));
                 }
