@@ -10,6 +10,10 @@ ONNX Runtime, so the whole path (pod -> /metrics -> analysis -> rollback) is rea
   slow/    a chain of 1024x1024 matrix products that depends on the input (so it
            cannot be constant-folded) and adds zero to the output: same answers as
            the source model, a few hundred milliseconds per request.
+  perturbed/  every weight matrix plus seeded Gaussian noise (PERTURB_SCALE of its own
+           standard deviation), like a retraining that drifted: as fast, no errors,
+           answers whose mean cosine similarity to the source's is about 0.95,
+           what the quality gate (analysis.minAgreement) is there to catch.
 
 Usage: build_fault_models.py --src .cache/models/tiny/2 --out .cache/models/faults
 The outputs carry no sha256 manifest (their model.onnx differs from the source's).
@@ -27,6 +31,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
 KEPT_VOCAB_ROWS = 1001
+PERTURB_SCALE = 0.15
+PERTURB_SEED = 7
 SLOW_SIZE = 1024
 SLOW_PRODUCTS = 6
 
@@ -69,6 +75,16 @@ def add_slow_branch(model: onnx.ModelProto) -> None:
     graph.node.extend(nodes)
 
 
+def perturb_weights(model: onnx.ModelProto) -> None:
+    rng = np.random.default_rng(PERTURB_SEED)
+    for init in model.graph.initializer:
+        w = numpy_helper.to_array(init)
+        if w.dtype != np.float32 or w.ndim < 2:
+            continue
+        noisy = w + rng.normal(0.0, PERTURB_SCALE * float(w.std()), size=w.shape).astype(np.float32)
+        init.CopyFrom(numpy_helper.from_array(noisy.astype(np.float32), init.name))
+
+
 def build(src: str, out: str, name: str, change) -> None:
     model = onnx.load(os.path.join(src, "model.onnx"))
     change(model)
@@ -83,7 +99,13 @@ def build(src: str, out: str, name: str, change) -> None:
     os.rename(tmp, final)
 
 
-def check(out: str) -> None:
+def mean_pooled(session, feed) -> np.ndarray:
+    hidden = session.run(None, feed)[0]
+    mask = feed["attention_mask"][..., None].astype(np.float32)
+    return (hidden * mask).sum(axis=1) / mask.sum(axis=1)
+
+
+def check(src: str, out: str) -> None:
     """The faults are real: onnxruntime itself fails / is slow on ordinary input."""
     import time
 
@@ -107,6 +129,17 @@ def check(out: str) -> None:
     start = time.perf_counter()
     slow.run(None, feed)
     print(f"build_fault_models: slow/ takes {1000 * (time.perf_counter() - start):.0f} ms per request")
+    source = ort.InferenceSession(os.path.join(src, "model.onnx"), opts)
+    perturbed = ort.InferenceSession(os.path.join(out, "perturbed", "model.onnx"), opts)
+    rng = np.random.default_rng(1)
+    ids = rng.integers(1000, 20000, size=(16, 12)).astype(np.int64)
+    ids[:, 0], ids[:, -1] = 101, 102
+    batch = {"input_ids": ids, "token_type_ids": np.zeros_like(ids), "attention_mask": np.ones_like(ids)}
+    a, b = mean_pooled(source, batch), mean_pooled(perturbed, batch)
+    cos = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    print(f"build_fault_models: perturbed/ agrees with the source at mean cosine {cos.mean():.4f} (min {cos.min():.4f})")
+    if not 0.85 <= cos.mean() <= 0.985:
+        sys.exit(f"build_fault_models: perturbed/ mean cosine {cos.mean():.4f} is outside 0.85-0.985: retune PERTURB_SCALE")
 
 
 def main() -> None:
@@ -117,7 +150,8 @@ def main() -> None:
     os.makedirs(a.out, exist_ok=True)
     build(a.src, a.out, "errors", cut_vocabulary)
     build(a.src, a.out, "slow", add_slow_branch)
-    check(a.out)
+    build(a.src, a.out, "perturbed", perturb_weights)
+    check(a.src, a.out)
 
 
 if __name__ == "__main__":

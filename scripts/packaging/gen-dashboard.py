@@ -130,6 +130,27 @@ panel("Pods per version state", "timeseries",
       w=8, unit="short", stack=True,
       desc="How many serving pods report each version as START, LOADING, AVAILABLE, UNLOADING or END.")
 
+row("Quality gate: answers compared with stable")
+panel("Agreement with stable", "timeseries",
+      [(f"sum by (model, version) (rate(berth_serve_agreement_sum{{{SEL}}}[$__rate_interval]))"
+        f" / sum by (model, version) (rate(berth_serve_agreement_count{{{SEL}}}[$__rate_interval]))",
+        "{{model}} v{{version}}")],
+      w=8, unit="percentunit", max_=1,
+      desc="Mean per-input agreement of the canary with stable on mirrored requests (cosine similarity of "
+           "embeddings, same top label for classifiers). Judged against spec.rollout.analysis.minAgreement.")
+panel("Mirrored copies by result", "timeseries",
+      [(f"sum by (model, version, result) (rate(berth_serve_mirrored_total{{{SEL}}}[$__rate_interval]))",
+        "{{model}} v{{version}} {{result}}")],
+      w=8, unit="reqps", stack=True,
+      desc="Copies of stable's requests sent to the canary: compared, incomparable (another output width), "
+           "failed, or dropped for want of spare capacity.")
+panel("Canary failures answered by stable", "timeseries",
+      [(f"sum by (model, version) (rate(berth_serve_fallbacks_total{{{SEL}}}[$__rate_interval]))",
+        "{{model}} v{{version}}")],
+      w=8, unit="reqps",
+      desc="Requests the canary failed server-side that stable answered instead: clients did not see them, "
+           "the analysis did.")
+
 row("Serving: model loading")
 panel("Model load time per version", "timeseries",
       [(f"max by (model, version) (berth_serve_model_load_duration_seconds{{{SEL}}})", "{{model}} v{{version}} (slowest pod)")],

@@ -65,7 +65,8 @@ pub fn detail(model: &BertModel, now: Timestamp) -> String {
             _ => "  ",
         };
         let pause = step.pause.map(|p| format!("pause {p}")).unwrap_or_default();
-        let mut line = format!("  {marker} {}. weight {:>7} {pause}", index + 1, format_weight(step.weight));
+        let mirror = step.mirror.map(|m| format!("mirror {} ", format_weight(m))).unwrap_or_default();
+        let mut line = format!("  {marker} {}. weight {:>7} {mirror}{pause}", index + 1, format_weight(step.weight));
         if status.current_step.is_some_and(|c| c as usize == index)
             && let (Some(pause), Some(started)) = (step.pause, status.step_started_at.as_ref())
         {
@@ -84,6 +85,15 @@ pub fn detail(model: &BertModel, now: Timestamp) -> String {
         let _ = writeln!(out, "  error rate     {rate} (limit {:.2}%)", limits.max_error_rate * 100.0);
         let p99 = analysis.p99_latency_seconds.map(|s| format!("{:.1}ms", s * 1000.0)).unwrap_or_else(|| "-".into());
         let _ = writeln!(out, "  p99 latency    {p99} (limit {})", limits.max_p99_latency);
+        if analysis.agreement.is_some() || limits.min_agreement.is_some() {
+            let agreement = analysis.agreement.map(|a| format!("{a:.4}")).unwrap_or_else(|| "-".into());
+            let limit = limits.min_agreement.map(|m| format!("min {m}")).unwrap_or_else(|| "no minimum".into());
+            let _ = writeln!(
+                out,
+                "  agreement      {agreement} over {} mirrored inputs ({limit}, judged from {})",
+                analysis.agreement_samples, limits.min_agreement_samples
+            );
+        }
         let _ = writeln!(out, "  failures       {}/{}", analysis.consecutive_failures, limits.failure_limit);
     }
 
@@ -168,7 +178,8 @@ mod tests {
             "observedGeneration": 4, "phase": "Progressing", "stableVersion": "2", "canaryVersion": "3",
             "canaryWeight": 25.0, "currentStep": 1, "stepStartedAt": "2026-01-01T00:00:00Z",
             "traffic": [{"version": "2", "weight": 75.0}, {"version": "3", "weight": 25.0}],
-            "analysis": {"consecutiveFailures": 1, "requests": 120, "errors": 3, "errorRate": 0.025, "p99LatencySeconds": 0.0815},
+            "analysis": {"consecutiveFailures": 1, "requests": 120, "errors": 3, "errorRate": 0.025, "p99LatencySeconds": 0.0815,
+                         "agreement": 0.99731, "agreementSamples": 64},
             "rejectedVersions": [{"version": "4", "reason": "ErrorRate", "message": "7% > 1%", "time": "2025-12-31T00:00:00Z"}],
             "replicas": 3, "readyReplicas": 3,
             "conditions": [{"type": "Ready", "status": "True", "reason": "StableServing", "message": "",
@@ -196,6 +207,7 @@ mod tests {
         assert!(text.contains("error rate     2.50% (limit 1.00%)"), "{text}");
         assert!(text.contains("p99 latency    81.5ms (limit 500ms)"), "{text}");
         assert!(text.contains("failures       1/2"), "{text}");
+        assert!(text.contains("agreement      0.9973 over 64 mirrored inputs (no minimum, judged from 20)"), "{text}");
         assert!(text.contains("4            ErrorRate"), "{text}");
         assert!(!text.contains("stale"), "{text}");
     }

@@ -12,5 +12,6 @@
 
 mod lifecycle;
 mod minilm;
+mod quality;
 mod rollbacks;
 mod rollouts;
