@@ -139,6 +139,13 @@ elseif phase == "Progressing" then
     hs.message = hs.message .. ", step " .. num(status.currentStep + 1)
     if steps ~= nil then hs.message = hs.message .. " of " .. num(#steps) end
   end
+  if status.mirror ~= nil and status.mirror > 0 then
+    hs.message = hs.message .. "; " .. num(status.mirror) .. "% of stable's requests mirrored to it"
+    local a = status.analysis
+    if a ~= nil and a.agreement ~= nil then
+      hs.message = hs.message .. ", agreement " .. string.format("%.4f", a.agreement)
+    end
+  end
 elseif phase == "Pending" then
   hs.message = with_message("Waiting for serving pods", ready)
 else
