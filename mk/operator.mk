@@ -44,7 +44,7 @@ E2E_ARGS := --ignored --nocapture --test-threads=1 --skip bench_
 # with its reason.
 E2E_LOCAL_ONLY := "versions_from_an_s3_bucket_with_credentials_from_a_secret does not run on the cluster ground: moto listens on the host's 127.0.0.1, which pods cannot reach"
 
-operator-e2e: models operator-fault-models operator-fault-models-minilm ## the e2e suite on berth-local: real berth-serve pods, rollouts, rollbacks, restarts
+operator-e2e: models models-int8 operator-fault-models operator-fault-models-minilm ## the e2e suite on berth-local: real berth-serve pods, rollouts, rollbacks, restarts
 	$(BUILD_ALL)
 	ORT_DYLIB_PATH=$(CACHE)/ort/libonnxruntime.so BERTH_E2E_KUBECONFIG= \
 		$(CARGO) test --locked -p berth-e2e --test e2e --test local_only -- $(E2E_ARGS)
@@ -53,7 +53,7 @@ TEST_TARGETS += operator-e2e
 # The suite on a real cluster on which `make e2e-cluster` installed the chart. Runs on
 # the cluster's (single) node: BERTH_E2E_HOST_MODELS is a directory there that the
 # tests write and the pods mount through hostPath PersistentVolumes.
-e2e-suite-cluster: models operator-fault-models operator-fault-models-minilm ## the e2e suite on a real cluster (BERTH_E2E_KUBECONFIG)
+e2e-suite-cluster: models models-int8 operator-fault-models operator-fault-models-minilm ## the e2e suite on a real cluster (BERTH_E2E_KUBECONFIG)
 	@test -n "$(BERTH_E2E_KUBECONFIG)" || { echo "e2e-suite-cluster: set BERTH_E2E_KUBECONFIG to the cluster's admin kubeconfig" >&2; exit 1; }
 	@test -f "$(BERTH_E2E_KUBECONFIG)" || { echo "e2e-suite-cluster: BERTH_E2E_KUBECONFIG=$(BERTH_E2E_KUBECONFIG) is not a file" >&2; exit 1; }
 	@test -n "$(BERTH_E2E_HOST_MODELS)" || { echo "e2e-suite-cluster: set BERTH_E2E_HOST_MODELS to a host directory for the model volumes" >&2; exit 1; }

@@ -89,3 +89,43 @@ async fn canaries_are_judged_on_their_answers_before_clients_reach_them() {
     assert!(total.get("6").copied().unwrap_or(0) > 0, "{total:?}");
     h.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs berth-serve built, MiniLM and its int8 build (make operator-e2e)"]
+async fn an_int8_build_of_minilm_passes_the_gate_of_its_fp32_source() {
+    let h = Harness::start_named("minilm", "").await;
+    h.repo.link("1", &models_dir().join("minilm/1"));
+    // 2: scripts/quantize_int8.py's build of 1 (int8 weights per channel).
+    h.repo.link("2", &models_dir().join("minilm-int8/1"));
+    let analysis = json!({"interval": "1s", "minRequests": 5, "maxErrorRate": 0.05, "maxP99Latency": "2s",
+                          "failureLimit": 2, "minAgreement": 0.98, "minAgreementSamples": 10});
+    let steps = json!({"steps": [{"weight": 0, "mirror": 100, "pause": "6s"}, {"weight": 100}],
+                       "analysis": analysis, "loadTimeout": "120s", "maxLoadingPods": 2});
+    h.create_ready(&h.manifest("1", 2, steps)).await;
+    let load = Load::start(&h, 2).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    h.merge(json!({"spec": {"version": "2"}})).await;
+    let mut agreements = Vec::new();
+    h.watch(
+        "promotion of the int8 build",
+        Duration::from_secs(180),
+        |s| {
+            if let Some(a) = s.analysis.as_ref().and_then(|a| a.agreement.map(|v| (v, a.agreement_samples))) {
+                agreements.push(a);
+            }
+        },
+        |s| s.stable_version.as_deref() == Some("2") && s.canary_version.is_none(),
+    )
+    .await;
+    agreements.dedup();
+    eprintln!("  int8 MiniLM vs fp32 on mirrored requests, per analysis (mean, samples): {agreements:?}");
+    assert!(!agreements.is_empty(), "no analysis reported an agreement");
+    assert!(agreements.iter().all(|(a, _)| (0.98..=1.0).contains(a)), "{agreements:?}");
+    // The pods take the promotion within a watch event; let clients reach 2.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let total = load.stop().await;
+    eprintln!("  answers in total: {total:?}");
+    assert_eq!(total.get("failed").copied().unwrap_or(0), 0, "{total:?}");
+    assert!(total.get("2").copied().unwrap_or(0) > 0, "{total:?}");
+    h.shutdown().await;
+}

@@ -25,6 +25,10 @@ pub fn load(
     metrics: VersionMetrics,
 ) -> Result<Version, LoadError> {
     let manifest = manifest::load_and_verify(dir)?;
+    if let Some(q) = &manifest.quantized {
+        tracing::info!(model, version = %number, method = %q.method, weights = %q.weights,
+            source_model_sha256 = %q.source_model_sha256, "a quantized version");
+    }
     let info = hf_config::read(dir, &manifest, cfg.normalize, cfg.pooling)?;
     if let Some(expected) = cfg.expected_task
         && expected.as_str() != info.task.name()

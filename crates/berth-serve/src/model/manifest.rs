@@ -29,6 +29,21 @@ pub struct Manifest {
     /// `mean` or `cls` (used when pooling is `auto`).
     #[serde(default)]
     pub pooling: Option<String>,
+    /// Set by `scripts/quantize_int8.py`: how the version was quantized and the sha256
+    /// of the model.onnx it was made from. Recorded for people and logs; the version is
+    /// served like any other.
+    #[serde(default)]
+    pub quantized: Option<Quantized>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct Quantized {
+    #[serde(default)]
+    pub method: String,
+    #[serde(default)]
+    pub weights: String,
+    #[serde(default)]
+    pub source_model_sha256: String,
 }
 
 /// Reads and verifies the manifest when there is one. A missing manifest is
@@ -85,6 +100,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = load_and_verify(dir.path()).unwrap();
         assert!(m.files.is_empty());
+    }
+
+    #[test]
+    fn a_quantized_version_says_of_what() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = r#"{"files": {}, "quantized": {"method": "onnxruntime dynamic quantization",
+            "weights": "int8, per channel", "source_model_sha256": "ab12"}}"#;
+        write(dir.path(), MANIFEST_FILE, manifest);
+        let q = load_and_verify(dir.path()).unwrap().quantized.unwrap();
+        assert_eq!((q.weights.as_str(), q.source_model_sha256.as_str()), ("int8, per channel", "ab12"));
     }
 
     #[test]
