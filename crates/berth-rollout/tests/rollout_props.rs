@@ -24,7 +24,25 @@ fn behaviour() -> impl Strategy<Value = Behaviour> {
     ]
 }
 
+/// Steps, sometimes led by a shadow step (weight 0, mirrored) and sometimes mirroring
+/// a share of stable's requests at live steps too.
 fn steps() -> impl Strategy<Value = Vec<Step>> {
+    (plain_steps(), prop::option::of((1u64..20, 1.0f64..=100.0)), prop::option::of(1.0f64..=100.0)).prop_map(
+        |(mut steps, shadow, live_mirror)| {
+            if let Some(m) = live_mirror {
+                for step in steps.iter_mut().filter(|s| s.weight < 100.0) {
+                    step.mirror = Some(m);
+                }
+            }
+            if let Some((pause, mirror)) = shadow {
+                steps.insert(0, Step { weight: 0.0, pause: Some(Duration::from_secs(pause)), mirror: Some(mirror) });
+            }
+            steps
+        },
+    )
+}
+
+fn plain_steps() -> impl Strategy<Value = Vec<Step>> {
     (prop::collection::btree_set(1u32..100, 0..4), prop::collection::vec(0u64..20, 5)).prop_map(|(weights, pauses)| {
         let mut steps: Vec<Step> = weights
             .into_iter()
@@ -102,6 +120,23 @@ fn check(sim: &Sim, before: &RolloutState, after: &RolloutState, outcome: Option
             assert_ne!(after.canary_version.as_deref(), Some(r.version.as_str()));
             assert_ne!(after.stable_version.as_deref(), Some(r.version.as_str()));
             assert_eq!(weight_of(&after.traffic, &r.version), 0.0);
+        }
+    }
+    // Mirroring is not traffic: the client weights alone sum to 100, the mirror share
+    // is stable's to copy and only while a canary is judged; a shadow step gives the
+    // canary nothing in any pod.
+    if let Some(m) = after.mirror {
+        assert!(after.canary_version.is_some() && (0.0..=100.0).contains(&m), "{after:?}");
+    }
+    let shadow =
+        after.current_step.and_then(|i| sim.spec.rollout.steps.get(i as usize)).is_some_and(|step| step.weight == 0.0);
+    if let (true, Some(canary)) = (shadow, &after.canary_version) {
+        assert_eq!(weight_of(&after.traffic, canary), 0.0);
+        for pod in &sim.pods {
+            let weights = effective_weights(&after.traffic, |v| {
+                pod.versions.get(v).is_some_and(|r| r.state == VersionState::Available)
+            });
+            assert!(weights.iter().all(|w| &w.version != canary || w.weight == 0.0), "{weights:?}");
         }
     }
     // Every pod only routes to versions it has AVAILABLE.
