@@ -13,7 +13,6 @@ and fails below --min-cosine, so a quantization that drifted never becomes a ver
 """
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,9 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from tokenizers import Tokenizer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from build_bert_onnx import sha256  # noqa: E402  (the one sha256 of the model scripts)
 
 SENTENCES = [
     "A man is playing a guitar.",
@@ -39,14 +41,6 @@ SENTENCES = [
     "The committee approved the budget for next year without any changes.",
     "I'd like two tickets for the evening show, please.",
 ]
-
-
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def embed(model: str, tokenizer: Tokenizer) -> np.ndarray:

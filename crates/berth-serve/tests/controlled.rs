@@ -244,6 +244,19 @@ async fn a_canary_failing_requests_is_answered_by_stable_and_counted_against_it(
     assert_eq!(counter(&metrics, "berth_serve_fallbacks_total", &[("version", "1")]), 0.0);
 }
 
+/// 40 client requests, every one answered by stable (version 1), then the metrics once
+/// the mirrored copies they caused are answered.
+async fn clients_then_metrics(client: &reqwest::Client, server: &Server) -> String {
+    let texts = ["the cat sat on the mat", "a quick brown fox", "hello world", "mirrored request"];
+    for round in 0..40 {
+        let r: Value = server.infer_texts(client, "/v2/models/m/infer", &[texts[round % texts.len()]]).await;
+        assert_eq!(r["model_version"], "1", "a client got the canary's answer: {r}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap()
+}
+
 #[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn mirrored_requests_measure_agreement_without_reaching_clients() {
@@ -272,14 +285,7 @@ async fn mirrored_requests_measure_agreement_without_reaching_clients() {
         let count = counter(metrics, "berth_serve_agreement_count", &[("version", version)]);
         (count, if count > 0.0 { sum / count } else { f64::NAN })
     };
-    let texts = ["the cat sat on the mat", "a quick brown fox", "hello world", "mirrored request"];
-    for round in 0..40 {
-        let r: Value = server.infer_texts(&client, "/v2/models/m/infer", &[texts[round % texts.len()]]).await;
-        assert_eq!(r["model_version"], "1", "a client got the canary's answer: {r}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let metrics = client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = clients_then_metrics(&client, &server).await;
     let (compared, same) = mean_agreement(&metrics, "2");
     let mirrored = counter(&metrics, "berth_serve_mirrored_total", &[("version", "2")]);
     eprintln!("same weights: {mirrored} mirrored, {compared} compared, mean agreement {same:.6}");
@@ -295,13 +301,7 @@ async fn mirrored_requests_measure_agreement_without_reaching_clients() {
         ("canaryVersion", json!("3")),
     ]);
     server.wait_for(&client, "/v2/models/m/versions/3/ready", |s, _| s == 200).await;
-    for round in 0..40 {
-        let r: Value = server.infer_texts(&client, "/v2/models/m/infer", &[texts[round % texts.len()]]).await;
-        assert_eq!(r["model_version"], "1", "a client got the canary's answer: {r}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let metrics = client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = clients_then_metrics(&client, &server).await;
     let (compared, other) = mean_agreement(&metrics, "3");
     eprintln!("other weights: {compared} compared, mean agreement {other:.4}");
     assert!(compared >= 10.0, "too few copies compared: {compared}");
