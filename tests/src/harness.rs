@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use berth_api::{BertModel, BertModelStatus};
+use berth_api::{BertModel, BertModelStatus, SourceLocation};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -106,8 +106,10 @@ impl Harness {
     /// the PVC over it on a cluster.
     pub fn source_uri(&self) -> String {
         match &self.backend {
-            Backend::Local(_) => format!("file://{}", self.repo.path.display()),
-            Backend::Cluster(_) => format!("pvc://{}", cluster::CLAIM),
+            Backend::Local(_) => SourceLocation::File { path: self.repo.path.display().to_string() }.to_string(),
+            Backend::Cluster(_) => {
+                SourceLocation::Pvc { claim: cluster::CLAIM.to_string(), path: String::new() }.to_string()
+            }
         }
     }
 
