@@ -3,11 +3,14 @@
 //! of them call into [`AppState`], which holds the protocol-neutral request
 //! path: route -> tokenize (outside any lock) -> queue -> answer.
 
+pub mod compat;
 pub mod error;
 pub mod grpc;
 pub mod grpc_limit;
 pub mod mirror;
+pub mod openai;
 pub mod rest;
+pub mod tei;
 pub mod tensor;
 pub mod tfs;
 pub mod v2_json;

@@ -29,6 +29,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v2/models/{model}/versions/{version}/ready", get(version_ready))
         .route("/v2/models/{model}/versions/{version}/infer", post(infer_version))
         .merge(tfs::rest::routes())
+        .merge(super::tei::routes())
+        .merge(super::openai::routes())
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
