@@ -43,6 +43,10 @@ async fn embed_tokenize_info_match_the_reference() {
     for (g, w) in rows(&resp).iter().zip(ref_rows(&reference, "embedding")) {
         assert!(max_abs_diff(g, &w) < 1e-4, "raw embeddings differ by {}", max_abs_diff(g, &w));
     }
+    // TEI's `/` is `/embed` on an embedding model.
+    let (status, root) = post(&client, server.url("/"), &json!({ "inputs": texts })).await;
+    assert_eq!(status, 200, "{root}");
+    assert!(max_abs_diff(&rows(&root)[0], &got[0]) < 1e-6);
     // One string: still a list of one embedding, as TEI answers.
     let (status, resp) = post(&client, server.url("/embed"), &json!({ "inputs": texts[0] })).await;
     assert_eq!(status, 200, "{resp}");
@@ -135,6 +139,10 @@ async fn predict_matches_the_classifier_reference() {
         }
     };
     let (status, resp) = post(&client, server.url("/predict"), &json!({ "inputs": texts[0] })).await;
+    assert_eq!(status, 200, "{resp}");
+    check(&resp, &want[0]);
+    // TEI's `/` is `/predict` on a classifier.
+    let (status, resp) = post(&client, server.url("/"), &json!({ "inputs": texts[0] })).await;
     assert_eq!(status, 200, "{resp}");
     check(&resp, &want[0]);
     let batch: Vec<Value> = texts.iter().map(|t| json!([t])).collect();

@@ -4,7 +4,6 @@
 //! client (or `huggingface_hub`'s `InferenceClient`) works unchanged. Requests run
 //! through [`AppState::infer`], so versions and the canary split apply as on V2.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -15,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::compat::{self, CompatError};
 use super::tensor::Payload;
@@ -25,14 +24,17 @@ use crate::engine::{InferError, Output};
 use crate::manager::RouteError;
 use crate::model::{Task, TokenizeError};
 
+mod meta;
+
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/embed", post(embed))
         .route("/predict", post(predict))
-        .route("/tokenize", post(tokenize))
-        .route("/rerank", post(rerank))
-        .route("/info", get(info))
-        .route("/health", get(health))
+        .route("/tokenize", post(meta::tokenize))
+        .route("/rerank", post(meta::rerank))
+        .route("/info", get(meta::info))
+        .route("/health", get(meta::health))
+        .route("/", post(root))
 }
 
 /// TEI's `ErrorType`, serialized as TEI does (the variant name).
@@ -103,9 +105,22 @@ fn error_response(e: CompatError) -> Response {
     (status, axum::Json(json!({ "error": e.to_string(), "error_type": kind.name() }))).into_response()
 }
 
-fn answer<T: Serialize>(result: Result<T, CompatError>) -> Response {
+pub(super) fn answer<T: Serialize>(result: Result<T, CompatError>) -> Response {
     match result {
         Ok(body) => axum::Json(body).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// TEI's `/`: `/predict` on a classifier, `/embed` on an embedding model. What
+/// `huggingface_hub`'s `InferenceClient(model=url)` posts to.
+async fn root(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let classifier = compat::pick_model(&state, None, &headers)
+        .and_then(|m| compat::probe(&state, m))
+        .map(|v| matches!(v.info.task, Task::Classification { .. }));
+    match classifier {
+        Ok(true) => answer(predictions(&state, &headers, body).await),
+        Ok(false) => answer(embed_rows(&state, &headers, body).await),
         Err(e) => error_response(e),
     }
 }
@@ -113,13 +128,13 @@ fn answer<T: Serialize>(result: Result<T, CompatError>) -> Response {
 /// `"text"` or `["a", "b"]`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum Inputs {
+pub(super) enum Inputs {
     One(String),
     Many(Vec<String>),
 }
 
 impl Inputs {
-    fn into_vec(self) -> Vec<String> {
+    pub(super) fn into_vec(self) -> Vec<String> {
         match self {
             Inputs::One(s) => vec![s],
             Inputs::Many(v) => v,
@@ -143,7 +158,7 @@ fn check_direction(d: Option<TruncationDirection>) -> Result<(), CompatError> {
     }
 }
 
-fn no_prompt(prompt_name: Option<&str>) -> Result<(), CompatError> {
+pub(super) fn no_prompt(prompt_name: Option<&str>) -> Result<(), CompatError> {
     match prompt_name {
         None => Ok(()),
         Some(p) => {
@@ -168,7 +183,7 @@ struct EmbedRequest {
     model: Option<String>,
 }
 
-fn yes() -> bool {
+pub(super) fn yes() -> bool {
     true
 }
 
@@ -328,145 +343,10 @@ async fn predictions(
     Ok(PredictResponse::Batch(rows))
 }
 
-#[derive(Debug, Deserialize)]
-struct TokenizeRequest {
-    inputs: Inputs,
-    #[serde(default = "yes")]
-    add_special_tokens: bool,
-    #[serde(default)]
-    prompt_name: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
-}
-
-#[derive(Debug, Serialize, PartialEq)]
-pub struct SimpleToken {
-    pub id: u32,
-    pub text: String,
-    pub special: bool,
-    pub start: Option<usize>,
-    pub stop: Option<usize>,
-}
-
-async fn tokenize(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    answer(tokens(&state, &headers, body).await)
-}
-
-async fn tokens(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Vec<Vec<SimpleToken>>, CompatError> {
-    let req: TokenizeRequest = compat::parse(state, body)?;
-    let model = compat::pick_model(state, req.model.as_deref(), headers)?;
-    no_prompt(req.prompt_name.as_deref())?;
-    let texts = req.inputs.into_vec();
-    compat::check_batch(texts.len(), "inputs")?;
-    let dir = compat::probe(state, model)?.dir.clone();
-    let special = req.add_special_tokens;
-    // The serving tokenizer skips character offsets (it never needs them), so the
-    // version's tokenizer.json is read again with them; /tokenize is a debugging aid.
-    tokio::task::spawn_blocking(move || compat::tokenize_with_offsets(&dir, &texts, special))
-        .await
-        .map_err(|e| ApiError::Internal(format!("tokenizer task: {e}")))?
-        .map(|rows| {
-            rows.into_iter()
-                .map(|row| {
-                    row.into_iter()
-                        .map(|t| SimpleToken {
-                            id: t.id,
-                            text: t.text,
-                            special: t.special,
-                            start: t.start,
-                            stop: t.stop,
-                        })
-                        .collect()
-                })
-                .collect()
-        })
-}
-
-#[derive(Debug, Deserialize)]
-struct RerankRequest {
-    #[serde(rename = "query")]
-    _query: String,
-    texts: Vec<String>,
-    #[serde(default)]
-    model: Option<String>,
-}
-
-/// berth-serve has no reranker task yet: every model answers TEI's error for a model
-/// that is not a re-ranker, after TEI's own check for an empty `texts`.
-async fn rerank(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result: Result<Value, CompatError> = (|| {
-        let req: RerankRequest = compat::parse(&state, body)?;
-        compat::pick_model(&state, req.model.as_deref(), &headers)?;
-        if req.texts.is_empty() {
-            return Err(CompatError::Empty("`texts` cannot be empty".into()));
-        }
-        Err(CompatError::WrongTask("model is not a re-ranker model".into()))
-    })();
-    answer(result)
-}
-
-async fn health(State(state): State<Arc<AppState>>) -> Response {
-    if state.is_ready() {
-        return StatusCode::OK.into_response();
-    }
-    let kind = ErrorType::Unhealthy;
-    (kind.status(), axum::Json(json!({ "error": "unhealthy", "error_type": kind.name() }))).into_response()
-}
-
-async fn info(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let result = (|| {
-        let model = compat::pick_model(&state, None, &headers)?;
-        let manager = state.manager(model)?;
-        let v = compat::probe(&state, model)?;
-        let cfg = manager.config();
-        let model_type = match &v.info.task {
-            Task::Embedding { pooling, .. } => json!({ "embedding": { "pooling": pooling.name() } }),
-            Task::Classification { labels } => {
-                let id2label: BTreeMap<String, &String> =
-                    labels.iter().enumerate().map(|(i, l)| (i.to_string(), l)).collect();
-                let label2id: BTreeMap<&String, usize> = labels.iter().enumerate().map(|(i, l)| (l, i)).collect();
-                json!({ "classifier": { "id2label": id2label, "label2id": label2id } })
-            }
-        };
-        // Quantized versions say so in their manifest; the graph's dtype is not read.
-        let quantized = std::fs::read_to_string(v.dir.join("berth-manifest.json"))
-            .map(|m| m.contains("\"quantized\""))
-            .unwrap_or(false);
-        Ok::<Value, CompatError>(json!({
-            "model_id": model,
-            "model_sha": null,
-            "model_dtype": if quantized { "int8" } else { "float32" },
-            "model_type": model_type,
-            "max_concurrent_requests": cfg.queue_capacity,
-            "max_input_length": cfg.max_sequence_length,
-            "max_batch_tokens": cfg.max_batch_tokens,
-            "max_batch_requests": cfg.max_batch_size,
-            "max_client_batch_size": compat::MAX_CLIENT_BATCH,
-            "auto_truncate": false,
-            "tokenization_workers": std::thread::available_parallelism().map_or(1, |n| n.get()),
-            "version": env!("CARGO_PKG_VERSION"),
-            "sha": null,
-            "docker_label": null,
-        }))
-    })();
-    answer(result)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn errors_use_tei_status_codes() {
