@@ -4,6 +4,7 @@
 #                           tritonclient conformance run
 #   make serve-conformance  NVIDIA tritonclient (HTTP + gRPC) against the real binary
 #   make serve-s3-source    versions from an S3 bucket (moto), see tests/py/s3_source.py
+#   make serve-clients      openai and huggingface_hub against the TEI and OpenAI routes
 # The Rust integration tests that need the models are ignored by `make unit` and run
 # in `make model-tests`.
 
@@ -25,7 +26,13 @@ serve-conformance: models serve-build ## NVIDIA tritonclient (HTTP + gRPC) again
 serve-s3-source: models serve-build ## versions from an S3 bucket (moto) served by berth-serve
 	$(MODELS_PY) $(ROOT)/crates/berth-serve/tests/py/s3_source.py --binary $(SERVE_BIN) --models $(BERTH_MODELS)
 
-TEST_TARGETS += serve-conformance serve-s3-source
+# The TEI and OpenAI routes through their own clients: openai's embeddings.create,
+# huggingface_hub's InferenceClient, against ONNX Runtime run in Python.
+.PHONY: serve-clients
+serve-clients: models serve-build ## openai and huggingface_hub clients against berth-serve's TEI and OpenAI routes
+	$(MODELS_PY) $(ROOT)/crates/berth-serve/tests/py/clients.py --binary $(SERVE_BIN) --models $(BERTH_MODELS)
+
+TEST_TARGETS += serve-conformance serve-s3-source serve-clients
 
 # make bench: berth-serve vs raw onnxruntime vs the KServe Python server (MiniLM,
 # concurrency 1/4/16, 128-token and short texts). BENCH_SECONDS per point (default 5).
