@@ -37,7 +37,7 @@ TEST_TARGETS += serve-conformance serve-s3-source serve-clients
 # make bench: berth-serve vs raw onnxruntime vs the KServe Python server (MiniLM,
 # concurrency 1/4/16, 128-token and short texts). BENCH_SECONDS per point (default 5).
 .PHONY: serve-bench
-serve-bench: models ## berth-serve vs raw onnxruntime vs KServe (MiniLM)
+serve-bench: models models-int8 ## berth-serve (fp32 and its int8 build) vs raw onnxruntime vs KServe (MiniLM)
 	@CACHE=$(CACHE) bash $(ROOT)/crates/berth-serve/benches/setup-kserve.sh
 	$(CARGO) bench --locked -p berth-serve --bench serve
 

@@ -200,11 +200,17 @@ fn wait_ready(url: &str) {
 }
 
 fn start_berth(extra: &[String]) -> (common::Server, String) {
+    start_berth_on("minilm", extra)
+}
+
+/// berth-serve serving the model repository `repo` (under the models directory) as
+/// the model `minilm`.
+fn start_berth_on(repo: &str, extra: &[String]) -> (common::Server, String) {
     let mut args = vec!["--log-format=json".to_string(), format!("--threads={}", threads())];
     args.extend(extra.iter().cloned());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server =
-        common::Server::start_with_env("minilm", &common::models_dir().join("minilm"), &args, &[("RUST_LOG", "warn")]);
+        common::Server::start_with_env("minilm", &common::models_dir().join(repo), &args, &[("RUST_LOG", "warn")]);
     wait_ready(&server.url("/v2/health/ready"));
     let infer = server.url("/v2/models/minilm/infer");
     (server, infer)
@@ -291,8 +297,18 @@ fn start_servers() -> Vec<(String, Running, String)> {
         let (server, url) = start_berth(&extra);
         servers.push((label, Box::new(server) as Running, url));
     }
+    // The int8 build (make models-int8): what quantization buys on the same path.
+    if common::models_dir().join(INT8_REPO).join("1/model.onnx").is_file() {
+        let (server, url) = start_berth_on(INT8_REPO, &[]);
+        servers.push((INT8_LABEL.to_string(), Box::new(server) as Running, url));
+    } else {
+        eprintln!("bench: no {INT8_REPO} (make models-int8): the int8 rows are skipped");
+    }
     servers
 }
+
+const INT8_REPO: &str = "minilm-int8";
+const INT8_LABEL: &str = "berth-serve, int8 build";
 
 fn main() {
     std::fs::create_dir_all(root().join("target/bench")).unwrap();
@@ -318,6 +334,7 @@ fn main() {
     out.push_str("| workload | server | concurrency | req/s | p50 ms | p99 ms | vs raw ORT | vs KServe best |\n");
     out.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
     let only = env_or("BENCH_WORKLOADS", "");
+    let mut int8_ratios = String::new();
     for (name, body_of, raw_len) in workloads.into_iter().filter(|w| w.0.contains(only.as_str())) {
         let servers = start_servers();
         let mut raw_rounds: Vec<(f64, usize)> = Vec::new();
@@ -352,6 +369,12 @@ fn main() {
                 kserve_best[k] = kserve_best[k].max(p.rps);
             }
         }
+        for &c in &CONCURRENCY {
+            let rps = |label: &str| summaries.iter().find(|(l, k, _)| *l == label && *k == c).map(|(_, _, p)| p.rps);
+            if let (Some(int8), Some(fp32)) = (rps(INT8_LABEL), rps("berth-serve")) {
+                int8_ratios.push_str(&format!("| {name} | {c} | {:.2} |\n", int8 / fp32));
+            }
+        }
         let (raw_min, raw_max) = (raw_rounds[0].0, raw_rounds[raw_rounds.len() - 1].0);
         out.push_str(&format!(
             "| {name} | raw onnxruntime (batch {raw_batch}) | - | {raw:.1} rows/s ({raw_min:.0}-{raw_max:.0}) | - | - | 1.00 | - |\n"
@@ -369,6 +392,11 @@ fn main() {
                 p.rps / raw
             ));
         }
+    }
+    if !int8_ratios.is_empty() {
+        out.push_str("\nint8 build / fp32, berth-serve req/s measured in the same rounds:\n\n");
+        out.push_str("| workload | concurrency | int8 / fp32 |\n|---|---:|---:|\n");
+        out.push_str(&int8_ratios);
     }
     println!("\n{out}");
     let dir = root().join("target/bench");
