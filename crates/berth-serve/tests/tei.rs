@@ -181,15 +181,8 @@ async fn a_full_queue_is_tei_overloaded() {
     let server = start_overloadable(&client).await;
     let long = long_text();
     let body = json!({ "inputs": [long, long, long, long], "truncate": true });
-    let tasks: Vec<_> = (0..48)
-        .map(|_| {
-            let (c, url, body) = (client.clone(), server.url("/embed"), body.clone());
-            tokio::spawn(async move { post(&c, url, &body).await })
-        })
-        .collect();
     let (mut ok, mut overloaded) = (0, 0);
-    for t in tasks {
-        let (status, resp) = t.await.unwrap();
+    for (status, resp) in burst(&client, server.url("/embed"), &body, 48).await {
         match status {
             200 => ok += 1,
             429 => {

@@ -286,6 +286,21 @@ pub async fn post(client: &reqwest::Client, url: String, body: &Value) -> (u16, 
 }
 
 /// A V2 REST body with one BYTES input of `texts`.
+/// `n` copies of `body` posted to `url` at once; the answers, in any order.
+pub async fn burst(client: &reqwest::Client, url: String, body: &Value, n: usize) -> Vec<(u16, Value)> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (c, url, body) = (client.clone(), url.clone(), body.clone());
+            tokio::spawn(async move { post(&c, url, &body).await })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(n);
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
 pub fn text_body(texts: &[&str]) -> Value {
     serde_json::json!({
         "inputs": [{"name": "text", "datatype": "BYTES", "shape": [texts.len()], "data": texts}]
