@@ -42,7 +42,7 @@ unit: ## every crate's tests that need nothing but cargo
 # The test targets whose ignored tests need `make models tf-models` (berth-serve's real
 # binary on real models) and `make k8s-tools` (kubectl, helm). The same --workspace
 # feature resolution as `make unit`, so nothing is rebuilt.
-MODEL_TESTS := --test rest --test grpc --test lifecycle --test pooling --test controlled \
+MODEL_TESTS := --test rest --test grpc --test lifecycle --test pooling --test controlled --test golden_set \
                --test tensorflow --test tfserving --test tei --test openai
 TOOL_TESTS  := --test api --test kubelet --test workloads
 model-tests: models tf-models operator-fault-models ## the ignored tests that need the models (the fault models too) and ONNX Runtime / TensorFlow

@@ -20,11 +20,12 @@ operator-test: ## the operator crate tests
 
 FAULT_MODELS := $(CACHE)/models/faults
 .PHONY: operator-fault-models
-operator-fault-models: models ## tiny-model versions that fail requests or are slow
+operator-fault-models: models ## tiny-model versions that fail requests, are slow, drift or swap labels
 	@stamp=$(FAULT_MODELS)/.stamp-$$(cat $(ROOT)/scripts/build_fault_models.py $(CACHE)/models/tiny/2/model.onnx \
-	  | sha256sum | cut -c1-16); \
+	  $(CACHE)/models/tiny-classifier/1/config.json | sha256sum | cut -c1-16); \
 	if [ ! -f $$stamp ]; then rm -rf $(FAULT_MODELS) && \
 	  $(MODELS_PY) $(ROOT)/scripts/build_fault_models.py --src $(CACHE)/models/tiny/2 --out $(FAULT_MODELS) \
+	  --classifier-src $(CACHE)/models/tiny-classifier/1 \
 	  2> >(grep -v 'out of data bounds' >&2) && touch $$stamp; fi
 
 # The fault models of MiniLM (errors/, slow/), for the suite's MiniLM scenario and the

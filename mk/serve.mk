@@ -42,3 +42,12 @@ serve-bench: models models-int8 ## berth-serve (fp32 and its int8 build) vs raw 
 	$(CARGO) bench --locked -p berth-serve --bench serve
 
 BENCH_TARGETS += serve-bench
+
+# make bench: the client's p50/p99 with `mirror: 100` against none, at half of
+# saturation and at saturation, on one running server (MiniLM; copies compared and
+# dropped per second). Writes target/bench/mirror.md.
+.PHONY: serve-mirror-bench
+serve-mirror-bench: models ## what mirroring a canary costs the clients (MiniLM, open loop)
+	$(CARGO) bench --locked -p berth-serve --bench mirror
+
+BENCH_TARGETS += serve-mirror-bench

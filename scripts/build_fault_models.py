@@ -14,12 +14,18 @@ ONNX Runtime, so the whole path (pod -> /metrics -> analysis -> rollback) is rea
            standard deviation), like a retraining that drifted: as fast, no errors,
            answers whose mean cosine similarity to the source's is about 0.95,
            what the quality gate (analysis.minAgreement) is there to catch.
+  swapped-labels/  (with --classifier-src) the tiny classifier with its id2label
+           names reversed, like a retraining that exported its label map in another
+           order: same graph, same speed, every top label wrong, what a golden set
+           (spec.rollout.goldenSet) is there to catch before it answers anyone.
 
 Usage: build_fault_models.py --src .cache/models/tiny/2 --out .cache/models/faults
+           [--classifier-src .cache/models/tiny-classifier/1]
 The outputs carry no sha256 manifest (their model.onnx differs from the source's).
 """
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -99,6 +105,27 @@ def build(src: str, out: str, name: str, change) -> None:
     os.rename(tmp, final)
 
 
+def build_swapped_labels(src: str, out: str) -> None:
+    tmp = tempfile.mkdtemp(dir=out, prefix=".swapped-labels-")
+    for f in os.listdir(src):
+        if f not in ("config.json", "berth-manifest.json"):
+            shutil.copy(os.path.join(src, f), tmp)
+    with open(os.path.join(src, "config.json")) as f:
+        config = json.load(f)
+    names = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+    if len(set(names)) < 2:
+        sys.exit(f"build_fault_models: {src} has fewer than two distinct labels to swap")
+    names.reverse()
+    config["id2label"] = {str(i): n for i, n in enumerate(names)}
+    config["label2id"] = {n: i for i, n in enumerate(names)}
+    with open(os.path.join(tmp, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    final = os.path.join(out, "swapped-labels")
+    shutil.rmtree(final, ignore_errors=True)
+    os.rename(tmp, final)
+    print(f"build_fault_models: swapped-labels/ names its classes {names}")
+
+
 def mean_pooled(session, feed) -> np.ndarray:
     hidden = session.run(None, feed)[0]
     mask = feed["attention_mask"][..., None].astype(np.float32)
@@ -146,12 +173,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--src", required=True, help="a version directory of the tiny model")
     p.add_argument("--out", required=True)
+    p.add_argument("--classifier-src", help="a version directory of the tiny classifier (builds swapped-labels/)")
     a = p.parse_args()
     os.makedirs(a.out, exist_ok=True)
     build(a.src, a.out, "errors", cut_vocabulary)
     build(a.src, a.out, "slow", add_slow_branch)
     build(a.src, a.out, "perturbed", perturb_weights)
     check(a.src, a.out)
+    if a.classifier_src:
+        build_swapped_labels(a.classifier_src, a.out)
 
 
 if __name__ == "__main__":

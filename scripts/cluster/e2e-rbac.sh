@@ -25,14 +25,16 @@ k create namespace "$NS" >/dev/null
 trap 'k delete namespace "$NS" --ignore-not-found --wait=false >/dev/null' EXIT
 # Two models; replicas 0: the operator still makes each one's ServiceAccount, Role and
 # RoleBinding, and no model files are needed.
+# `own` names a golden set: its pods may get that one ConfigMap, no other.
 for m in own other; do
   k apply -n "$NS" -f - >/dev/null <<EOF
 apiVersion: berth.dev/v1alpha1
 kind: BertModel
 metadata: {name: $m}
-spec: {version: "1", source: {uri: "pvc://models"}, replicas: 0}
+spec: {version: "1", source: {uri: "pvc://models"}, replicas: 0, rollout: {goldenSet: {configMap: $m-golden}}}
 EOF
 done
+for m in own other; do k -n "$NS" create configmap "$m-golden" --from-literal=golden.jsonl='{"text":"a","label":"x"}' >/dev/null; done
 for _ in $(seq 60); do k -n "$NS" get rolebinding own-berth-serve >/dev/null 2>&1 && break; sleep 1; done
 SA="system:serviceaccount:$NS:own-berth-serve"
 
@@ -43,6 +45,9 @@ check "serving SA: get another BertModel" no "$(can_i get bertmodels.berth.dev/o
 check "serving SA: update its own BertModel" no "$(can_i update bertmodels.berth.dev/own -n "$NS" --as "$SA")"
 check "serving SA: get Secrets" no "$(can_i get secrets -n "$NS" --as "$SA")"
 check "serving SA: list pods" no "$(can_i list pods -n "$NS" --as "$SA")"
+check "serving SA: get its golden set ConfigMap" yes "$(can_i get configmaps/own-golden -n "$NS" --as "$SA")"
+check "serving SA: get another ConfigMap" no "$(can_i get configmaps/other-golden -n "$NS" --as "$SA")"
+check "serving SA: list ConfigMaps" no "$(can_i list configmaps -n "$NS" --as "$SA")"
 
 echo "e2e-rbac: kubectl auth can-i --as $OPERATOR_SA"
 check "operator: patch BertModel status" yes "$(can_i patch bertmodels.berth.dev --subresource=status -n "$NS" --as "$OPERATOR_SA")"
@@ -51,6 +56,8 @@ check "operator: get Secrets" no "$(can_i get secrets -n "$NS" --as "$OPERATOR_S
 check "operator: exec into pods" no "$(can_i create pods/exec -n "$NS" --as "$OPERATOR_SA")"
 check "operator: list nodes" no "$(can_i list nodes --as "$OPERATOR_SA")"
 check "operator: delete pods" no "$(can_i delete pods -n "$NS" --as "$OPERATOR_SA")"
+check "operator: get ConfigMaps (to grant a golden set)" yes "$(can_i get configmaps -n "$NS" --as "$OPERATOR_SA")"
+check "operator: list ConfigMaps" no "$(can_i list configmaps -n "$NS" --as "$OPERATOR_SA")"
 
 echo "e2e-rbac: real requests from a pod running as $SA"
 k apply -n "$NS" -f - >/dev/null <<EOF
@@ -83,6 +90,8 @@ spec:
       req all-list get bertmodels.berth.dev
       req secrets-list get secrets
       req secret-get get secret own-berth-serve-token
+      req golden-get get configmap own-golden
+      req other-cm-get get configmap other-golden
   volumes: [{name: tmp, emptyDir: {}}]
 EOF
 k -n "$NS" wait --for=jsonpath='{.status.phase}'=Succeeded pod/rbac-probe --timeout=90s >/dev/null \
@@ -97,6 +106,8 @@ check "pod: get another BertModel" forbidden "$(result other-get)"
 check "pod: list all BertModels" forbidden "$(result all-list)"
 check "pod: list Secrets" forbidden "$(result secrets-list)"
 check "pod: get a Secret" forbidden "$(result secret-get)"
+check "pod: get its golden set ConfigMap" allowed "$(result golden-get)"
+check "pod: get another ConfigMap" forbidden "$(result other-cm-get)"
 
 echo "e2e-rbac: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -72,6 +72,11 @@ app.kubernetes.io/component: operator
 - apiGroups: [""]
   resources: ["pods"]
   verbs: ["get", "list", "watch"]
+# Only so it may grant a model's pods `get` on the ConfigMap its rollout.goldenSet
+# names (RBAC lets a Role grant only what its writer holds); the operator reads none.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]

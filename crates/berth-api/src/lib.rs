@@ -4,6 +4,7 @@
 pub mod conditions;
 pub mod crd;
 pub mod duration;
+pub mod golden;
 pub mod labels;
 pub mod metrics;
 pub mod serve;
@@ -14,6 +15,7 @@ pub mod traffic;
 pub mod validate;
 
 pub use duration::KubeDuration;
+pub use golden::{GoldenSet, GoldenSetError, GoldenSetSpec};
 pub use serve::{BertModelRef, LogFormat, Normalize, ServeSettings};
 pub use source::{SourceLocation, SourceUriError};
 pub use spec::{

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::KubeDuration;
+use crate::golden::GoldenSetSpec;
 use crate::source::{SourceLocation, SourceUriError};
 use crate::status::BertModelStatus;
 
@@ -257,6 +258,12 @@ pub struct RolloutSpec {
     /// stop matching.
     #[serde(default)]
     pub allow_embedding_space_change: bool,
+
+    /// Texts with the answers a new version must give, evaluated by every pod on the
+    /// freshly loaded canary before it takes mirrored or live traffic. A canary that
+    /// fails is rejected as `GoldenSet` and never answers a client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub golden_set: Option<GoldenSetSpec>,
 }
 
 fn default_steps() -> Vec<RolloutStep> {
@@ -282,6 +289,7 @@ impl Default for RolloutSpec {
             max_loading_pods: default_max_loading_pods(),
             paused: false,
             allow_embedding_space_change: false,
+            golden_set: None,
         }
     }
 }

@@ -128,12 +128,54 @@ pub fn validate_spec(spec: &BertModelSpec) -> Result<(), SpecErrors> {
         fail("spec.rollout.analysis.failureLimit", format!("{} must be between 1 and 100", analysis.failure_limit));
     }
 
+    if let Some(golden) = &rollout.golden_set {
+        if !is_dns_subdomain(&golden.config_map) {
+            fail(
+                "spec.rollout.goldenSet.configMap",
+                format!("{:?} must be a ConfigMap name (a DNS-1123 subdomain)", golden.config_map),
+            );
+        }
+        if !is_config_map_key(&golden.key) {
+            fail(
+                "spec.rollout.goldenSet.key",
+                format!("{:?} must be a ConfigMap key (letters, digits, '-', '_' and '.')", golden.key),
+            );
+        }
+        if !golden.min_accuracy.is_finite() || !(0.0..=1.0).contains(&golden.min_accuracy) {
+            fail("spec.rollout.goldenSet.minAccuracy", format!("{} must be between 0 and 1", golden.min_accuracy));
+        }
+        if !golden.min_similarity.is_finite() || !(-1.0..=1.0).contains(&golden.min_similarity) {
+            fail("spec.rollout.goldenSet.minSimilarity", format!("{} must be between -1 and 1", golden.min_similarity));
+        }
+    }
+
     if errors.is_empty() { Ok(()) } else { Err(SpecErrors(errors)) }
+}
+
+/// Whether `text` is a DNS-1123 subdomain (the shape of most object names).
+pub fn is_dns_subdomain(text: &str) -> bool {
+    text.len() <= 253 && text.split('.').all(is_dns_label)
+}
+
+/// Whether `text` can be a ConfigMap key.
+pub fn is_config_map_key(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 253
+        && text != "."
+        && text != ".."
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_and_keys() {
+        assert!(is_dns_subdomain("golden-set.v2") && !is_dns_subdomain("Golden") && !is_dns_subdomain("a..b"));
+        assert!(is_config_map_key("golden.jsonl") && is_config_map_key("A_b-1"));
+        assert!(!is_config_map_key("a/b") && !is_config_map_key("..") && !is_config_map_key(""));
+    }
 
     #[test]
     fn dns_labels() {

@@ -368,9 +368,9 @@ fn enter_step(d: &mut Decision, input: &Input<'_>, stable: &str, desired: &str, 
 
 fn canary_step(d: &mut Decision, input: &Input<'_>, stable: &str, desired: &str, step: usize) {
     // A pod that (re)loads the canary mid-rollout and fails ends it as a load failure.
-    if let Some((pod, error)) = input.obs.pods.iter().find_map(|p| p.load_error(desired).map(|e| (&p.name, e))) {
-        let message = format!("pod {pod} failed to load version {desired}: {error}");
-        reject(d, input, desired, RejectionReason::LoadFailed, message);
+    if let Some((pod, failure)) = input.obs.pods.iter().find_map(|p| p.load_failure(desired).map(|f| (&p.name, f))) {
+        let (reason, message) = crate::loading::load_failure(pod, desired, failure);
+        reject(d, input, desired, reason, message);
         return;
     }
     if let Some(message) = width_change(input, stable, desired) {

@@ -42,18 +42,25 @@ pub struct LoadPlan<'a> {
 /// reported after it is this attempt's, not the last one's.
 pub const RETRY_SETTLE: Duration = Duration::from_secs(3);
 
+/// The rejection a pod's load failure (error, golden set failed) amounts to.
+pub fn load_failure(pod: &str, version: &str, (error, golden_set): (&str, bool)) -> (RejectionReason, String) {
+    if golden_set {
+        (RejectionReason::GoldenSet, format!("pod {pod}: version {version} failed the golden set: {error}"))
+    } else {
+        (RejectionReason::LoadFailed, format!("pod {pod} failed to load version {version}: {error}"))
+    }
+}
+
 pub fn progress(plan: &LoadPlan<'_>, obs: &Observations, now: Time) -> LoadProgress {
     let version = plan.version;
     let elapsed = now.abs_diff(plan.started);
     let errors_count = !plan.retry || elapsed >= RETRY_SETTLE;
     // A load error anywhere ends it: the same files fail the same way everywhere.
-    if let Some((pod, error)) =
-        obs.pods.iter().filter(|_| errors_count).find_map(|p| p.load_error(version).map(|e| (&p.name, e)))
+    if let Some((pod, failure)) =
+        obs.pods.iter().filter(|_| errors_count).find_map(|p| p.load_failure(version).map(|f| (&p.name, f)))
     {
-        return LoadProgress::Failed {
-            reason: RejectionReason::LoadFailed,
-            message: format!("pod {pod} failed to load version {version}: {error}"),
-        };
+        let (reason, message) = load_failure(pod, version, failure);
+        return LoadProgress::Failed { reason, message };
     }
     let in_batch = |name: &str| plan.allowed.is_none_or(|a| a.iter().any(|n| n == name));
     if let Some(pod) =

@@ -47,6 +47,10 @@ pub struct VersionReport {
     /// The load error, kept after the version ends so it can be shown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The version loaded but failed the golden set (`error` says how), so it is
+    /// rejected as `GoldenSet` rather than as a load failure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed_golden_set: bool,
 }
 
 /// One serving pod.
@@ -75,7 +79,13 @@ impl PodObservation {
 
     /// The load error this pod reports for `version`, if it failed to load it.
     pub fn load_error(&self, version: &str) -> Option<&str> {
-        self.report(version).filter(|r| r.state != VersionState::Available).and_then(|r| r.error.as_deref())
+        self.load_failure(version).map(|(error, _)| error)
+    }
+
+    /// The load error and whether it was the golden set that failed.
+    pub fn load_failure(&self, version: &str) -> Option<(&str, bool)> {
+        let report = self.report(version).filter(|r| r.state != VersionState::Available)?;
+        report.error.as_deref().map(|e| (e, report.failed_golden_set))
     }
 
     /// Whether the container terminated at or after `since` (it crashed, then restarted).

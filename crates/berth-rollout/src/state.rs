@@ -93,6 +93,9 @@ pub enum RejectionReason {
     /// dimension, or agreement far below any retraining), and
     /// `rollout.allowEmbeddingSpaceChange` is not set.
     EmbeddingSpaceChanged,
+    /// The canary's answers on `rollout.goldenSet` fell short of its threshold (or the
+    /// golden set could not be read), in a pod that evaluated it before any traffic.
+    GoldenSet,
 }
 
 impl RejectionReason {
@@ -106,6 +109,7 @@ impl RejectionReason {
             Self::Aborted => "Aborted",
             Self::QualityGate => "QualityGate",
             Self::EmbeddingSpaceChanged => "EmbeddingSpaceChanged",
+            Self::GoldenSet => "GoldenSet",
         }
     }
 }

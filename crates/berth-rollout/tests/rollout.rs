@@ -132,6 +132,18 @@ fn rollback_on_load_failure() {
 }
 
 #[test]
+fn rollback_on_golden_set_before_any_traffic() {
+    let mut sim = Sim::serving("1", 2);
+    sim.behaviour.insert("2".into(), Behaviour::FailsGoldenSet);
+    sim.set_version("2");
+    let decisions = sim.run(TICK, 300, |s| !s.status.rejected_versions.is_empty());
+    // The canary never had a client share nor a mirrored one.
+    assert!(decisions.iter().all(|d| weight_of(&d.status.traffic, "2") == 0.0 && d.status.mirror.is_none()));
+    assert!(sim.status.rejected_versions[0].message.contains("failed the golden set"));
+    rolled_back(Behaviour::FailsGoldenSet, RejectionReason::GoldenSet);
+}
+
+#[test]
 fn rollback_on_load_timeout() {
     rolled_back(Behaviour::Hangs, RejectionReason::LoadTimeout);
 }

@@ -70,20 +70,6 @@ fn long_text() -> String {
     (0..126).map(|i| words[i % words.len()]).collect::<Vec<_>>().join(" ")
 }
 
-/// Short texts of at most 16 tokens.
-fn short_texts() -> Vec<&'static str> {
-    vec![
-        "A man is playing a guitar.",
-        "Someone plays a guitar.",
-        "The stock market fell today.",
-        "Hello world",
-        "I loved this movie, it was wonderful!",
-        "This was the worst film I have ever seen.",
-        "How do I reset my password?",
-        "The train leaves at noon.",
-    ]
-}
-
 #[derive(Clone, Copy)]
 struct Point {
     rps: f64,
@@ -318,7 +304,7 @@ fn main() {
     }
     let env = ort::init_from(common::ort_library()).unwrap().with_name("bench").build().unwrap();
     let long = long_text();
-    let shorts = short_texts();
+    let shorts = common::SHORT_TEXTS;
     let workloads: Vec<(&str, BodyOf, usize)> = vec![
         ("128 tokens", Arc::new(move |_| body(&long)), 128),
         ("short (<=16 tokens)", Arc::new(move |i| body(shorts[i % shorts.len()])), 12),

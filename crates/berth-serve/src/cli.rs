@@ -110,6 +110,10 @@ pub struct Args {
     /// ONNX Runtime shared library.
     #[arg(long = "ort_library", env = "ORT_DYLIB_PATH")]
     pub ort_library: Option<PathBuf>,
+    /// Controlled mode, mirrored copies: the share of wall time copies to the canary
+    /// may run (0-1; 1 turns the budget off). Copies over it are dropped, not queued.
+    #[arg(long = "mirror_budget", default_value_t = crate::config::DEFAULT_MIRROR_BUDGET)]
+    pub mirror_budget: f64,
     /// SavedModel versions: the SignatureDef to serve (TF Serving's flag).
     #[arg(long = "signature_name", default_value = crate::config::DEFAULT_SIGNATURE_NAME)]
     pub signature_name: String,
@@ -149,6 +153,10 @@ fn seconds(name: &str, v: f64) -> Result<Duration, String> {
     Duration::try_from_secs_f64(v).map_err(|e| format!("--{name}: {e}"))
 }
 
+fn fraction(name: &str, v: f64) -> Result<f64, String> {
+    if v.is_finite() && (0.0..=1.0).contains(&v) { Ok(v) } else { Err(format!("--{name}: {v} is not between 0 and 1")) }
+}
+
 impl Args {
     pub fn into_options(self) -> Result<ServerOptions, String> {
         let policy: VersionPolicy = self.model_version_policy.parse().map_err(|e| format!("{e}"))?;
@@ -173,6 +181,7 @@ impl Args {
             drain_timeout: seconds("drain_timeout_seconds", self.drain_timeout_seconds)?,
             ort_library: self.ort_library,
             signature_name: self.signature_name,
+            mirror_budget: fraction("mirror_budget", self.mirror_budget)?,
         };
         let interval = seconds("file_system_poll_wait_seconds", self.file_system_poll_wait_seconds)?;
         let (base, remote) = match base_location(&self.model_base_path)? {

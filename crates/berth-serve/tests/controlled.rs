@@ -7,70 +7,11 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::{Query, State};
-use axum::routing::get;
+use common::fake_api::{bertmodel, start_controlled};
 use common::*;
 use serde_json::{Value, json};
-use tokio::sync::broadcast;
-
-#[derive(Clone)]
-struct FakeApi {
-    object: Arc<Mutex<Value>>,
-    events: broadcast::Sender<String>,
-}
-
-impl FakeApi {
-    fn set_traffic(&self, traffic: Value) {
-        self.set_status(&[("traffic", traffic)]);
-    }
-
-    /// Writes status fields as the operator would and sends the watch event.
-    fn set_status(&self, fields: &[(&str, Value)]) {
-        let mut obj = self.object.lock().unwrap();
-        let rv = obj["metadata"]["resourceVersion"].as_str().unwrap().parse::<u64>().unwrap() + 1;
-        obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-        for (key, value) in fields {
-            obj["status"][*key] = value.clone();
-        }
-        let line = json!({"type": "MODIFIED", "object": obj.clone()}).to_string() + "\n";
-        let _ = self.events.send(line);
-    }
-}
-
-fn bertmodel() -> Value {
-    json!({
-        "apiVersion": "berth.dev/v1alpha1",
-        "kind": "BertModel",
-        "metadata": {"name": "m", "namespace": "ml", "resourceVersion": "1", "uid": "u-1", "generation": 1},
-        "spec": {"version": "1", "source": {"uri": "file:///models/m"}},
-        "status": {"traffic": [{"version": "1", "weight": 100.0}]}
-    })
-}
-
-async fn bertmodels(State(api): State<FakeApi>, Query(q): Query<Vec<(String, String)>>) -> axum::response::Response {
-    let is_watch = q.iter().any(|(k, v)| k == "watch" && v == "true");
-    let selector_ok = q.iter().any(|(k, v)| k == "fieldSelector" && v == "metadata.name=m");
-    assert!(selector_ok, "the server must watch only its own BertModel: {q:?}");
-    if !is_watch {
-        let obj = api.object.lock().unwrap().clone();
-        let rv = obj["metadata"]["resourceVersion"].clone();
-        let list = json!({"apiVersion": "berth.dev/v1alpha1", "kind": "BertModelList", "metadata": {"resourceVersion": rv}, "items": [obj]});
-        return axum::response::Response::new(Body::from(list.to_string()));
-    }
-    let rx = api.events.subscribe();
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        match rx.recv().await {
-            Ok(line) => Some((Ok::<_, std::io::Error>(line), rx)),
-            Err(_) => None,
-        }
-    });
-    axum::response::Response::new(Body::from_stream(stream))
-}
 
 async fn get_json(client: &reqwest::Client, url: String) -> Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
@@ -95,49 +36,6 @@ fn state_of(status: &Value, v: &str) -> Option<String> {
         .iter()
         .find(|s| s["version"] == v)
         .map(|s| s["state"].as_str().unwrap().to_string())
-}
-
-/// The real binary in controlled mode, watching `object` (its BertModel) on an API
-/// served here; returns the server, the API (to write status as the operator would)
-/// and the API's task (abort it to take the API away).
-async fn start_controlled(base: &std::path::Path, object: Value) -> (Server, FakeApi, tokio::task::JoinHandle<()>) {
-    let (events, _) = broadcast::channel(16);
-    let api = FakeApi { object: Arc::new(Mutex::new(object)), events };
-    let app = Router::new()
-        .route("/apis/berth.dev/v1alpha1/namespaces/ml/bertmodels", get(bertmodels))
-        .with_state(api.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api_addr = listener.local_addr().unwrap();
-    let api_task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-
-    let kubeconfig = base.join("kubeconfig.yaml");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://{api_addr}\n\
-             users:\n- name: pod\n  user:\n    token: t\ncontexts:\n- name: c\n  context:\n    cluster: fake\n    user: pod\n\
-             current-context: c\n"
-        ),
-    )
-    .unwrap();
-    let server = Server::start_with_env(
-        "m",
-        base,
-        &["--bertmodel_name=m", "--bertmodel_namespace=ml", "--file_system_poll_wait_seconds=0.2"],
-        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
-    );
-    (server, api, api_task)
-}
-
-/// A counter's value in Prometheus text: the sum over series whose labels include
-/// every `key="value"` given.
-fn counter(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[ignore = "needs `make models` (ONNX models and ONNX Runtime in .cache)"]

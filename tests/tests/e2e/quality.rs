@@ -6,6 +6,9 @@ use std::time::Duration;
 use berth_api::RejectionReason;
 use berth_e2e::scenario::expect_rollback;
 use berth_e2e::{Harness, Load, models_dir};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::Api;
+use kube::api::PostParams;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -128,4 +131,81 @@ async fn an_int8_build_of_minilm_passes_the_gate_of_its_fp32_source() {
     assert_eq!(total.get("failed").copied().unwrap_or(0), 0, "{total:?}");
     assert!(total.get("2").copied().unwrap_or(0) > 0, "{total:?}");
     h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs berth-serve built, the tiny classifier and the fault models (make operator-e2e)"]
+async fn a_classifier_whose_labels_moved_fails_its_golden_set_and_never_answers() {
+    let h = Harness::start_named("sentiment", "--warmup=false").await;
+    let classifier = models_dir().join("tiny-classifier/1");
+    h.repo.link("1", &classifier);
+    // 2: the same graph with its id2label reversed: as fast, 200s, every label wrong.
+    // 3: the same model as 1, which passes the same golden set.
+    h.repo.link("2", &models_dir().join("faults/swapped-labels"));
+    h.repo.link("3", &classifier);
+    let analysis = json!({"interval": "1s", "minRequests": 5, "maxErrorRate": 0.05, "maxP99Latency": "2s",
+                          "failureLimit": 2});
+    let golden = json!({"configMap": "sentiment-golden", "minAccuracy": 1.0});
+    let steps = json!({"steps": [{"weight": 50, "pause": "2s"}, {"weight": 100}], "analysis": analysis,
+                       "loadTimeout": "60s", "maxLoadingPods": 2, "goldenSet": golden});
+    h.create_ready(&h.manifest("1", 2, steps)).await;
+    let load = Load::start(&h, 2).await;
+
+    // The golden set: what the stable version answers on a few texts.
+    let texts = [
+        "a fine day",
+        "the worst film of the year",
+        "I loved every minute",
+        "cold soup and a rude waiter",
+        "nothing special",
+        "a masterpiece",
+        "never again",
+        "quite good value",
+    ];
+    let labels = stable_labels(&h, &texts).await;
+    let jsonl: String =
+        texts.iter().zip(&labels).map(|(t, l)| json!({"text": t, "label": l}).to_string() + "\n").collect();
+    eprintln!("  golden set from stable's answers: {labels:?}");
+    let config_maps: Api<ConfigMap> = Api::namespaced(h.client.clone(), &h.namespace);
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "sentiment-golden"}, "data": {"golden.jsonl": jsonl}
+    }))
+    .unwrap();
+    config_maps.create(&PostParams::default(), &cm).await.unwrap();
+
+    let r = expect_rollback(&h, &load, "2", "1", json!({"spec": {"version": "2"}}), RejectionReason::GoldenSet).await;
+    assert!(r.reaction.is_none(), "2 took live traffic");
+    assert_eq!(r.failed, 0, "{:?}", load.answers());
+    let message = &r.status.rejected_versions.iter().find(|v| v.version == "2").unwrap().message;
+    assert!(message.contains("accuracy 0.0000 (0 of 8)") && message.contains("minAccuracy 1"), "{message}");
+
+    // 3 answers as 1 does: it passes the same golden set and is promoted.
+    h.merge(json!({"spec": {"version": "3"}})).await;
+    h.wait("promotion of 3", Duration::from_secs(120), |s| s.stable_version.as_deref() == Some("3")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let total = load.stop().await;
+    eprintln!("  answers in total: {total:?}");
+    assert!(!total.contains_key("2"), "the version that failed its golden set answered a client: {total:?}");
+    assert!(!total.contains_key("failed"), "{total:?}");
+    assert!(total.get("3").copied().unwrap_or(0) > 0, "{total:?}");
+    h.shutdown().await;
+}
+
+/// The label stable gives each text, asked through the model's Service (V2 `label`).
+async fn stable_labels(h: &Harness, texts: &[&str]) -> Vec<String> {
+    let services: Api<Service> = Api::namespaced(h.client.clone(), &h.namespace);
+    let ip = services.get(&h.name).await.unwrap().spec.unwrap().cluster_ip.unwrap();
+    let body = json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [texts.len()], "data": texts}],
+                      "outputs": [{"name": "label"}]});
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{ip}:8501/v2/models/{}/infer", h.name))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let label = answer["outputs"].as_array().unwrap().iter().find(|o| o["name"] == "label").unwrap();
+    label["data"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect()
 }

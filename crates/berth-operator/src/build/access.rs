@@ -1,4 +1,5 @@
-//! What the serving pods may do in the API: read their own BertModel, nothing else.
+//! What the serving pods may do in the API: read their own BertModel and, when
+//! `rollout.goldenSet` names one, get that one ConfigMap; nothing else.
 //! `resourceNames` restricts get; list and watch honour it only with a
 //! `metadata.name` field selector, which is how berth-serve watches.
 
@@ -18,16 +19,24 @@ pub fn service_account(model: &BertModel) -> Result<ServiceAccount, BuildError> 
 
 pub fn role(model: &BertModel) -> Result<Role, BuildError> {
     let name = model.name_any();
-    Ok(Role {
-        metadata: child_meta(model, serve_account_name(&name))?,
-        rules: Some(vec![PolicyRule {
-            api_groups: Some(vec!["berth.dev".into()]),
-            resources: Some(vec!["bertmodels".into()]),
-            resource_names: Some(vec![name]),
-            verbs: vec!["get".into(), "list".into(), "watch".into()],
+    let mut rules = vec![PolicyRule {
+        api_groups: Some(vec!["berth.dev".into()]),
+        resources: Some(vec!["bertmodels".into()]),
+        resource_names: Some(vec![name.clone()]),
+        verbs: vec!["get".into(), "list".into(), "watch".into()],
+        ..PolicyRule::default()
+    }];
+    if let Some(golden) = &model.spec.rollout.golden_set {
+        // Read once per canary, when it loads: get is enough.
+        rules.push(PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec!["configmaps".into()]),
+            resource_names: Some(vec![golden.config_map.clone()]),
+            verbs: vec!["get".into()],
             ..PolicyRule::default()
-        }]),
-    })
+        });
+    }
+    Ok(Role { metadata: child_meta(model, serve_account_name(&name))?, rules: Some(rules) })
 }
 
 pub fn role_binding(model: &BertModel) -> Result<RoleBinding, BuildError> {
@@ -63,5 +72,16 @@ mod tests {
         let subjects = binding.subjects.unwrap_or_default();
         assert_eq!(subjects[0].namespace.as_deref(), Some("ml"));
         assert_eq!(service_account(&m).map(|s| s.metadata.name), Ok(Some("sentiment-berth-serve".into())));
+    }
+
+    #[test]
+    fn pods_get_only_the_golden_set_config_map() {
+        let mut m = model(SENTIMENT);
+        m.spec.rollout.golden_set = serde_json::from_value(serde_json::json!({"configMap": "sentiment-golden"})).ok();
+        let rules = role(&m).unwrap_or_default().rules.unwrap_or_default();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[1].resources, Some(vec!["configmaps".to_string()]));
+        assert_eq!(rules[1].resource_names, Some(vec!["sentiment-golden".to_string()]));
+        assert_eq!(rules[1].verbs, ["get"]);
     }
 }

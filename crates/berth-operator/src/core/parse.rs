@@ -8,7 +8,7 @@ use berth_api::metrics::{
     AGREEMENT, LABEL_LE, LABEL_MODEL, LABEL_RESULT, LABEL_VERSION, OUTPUT_WIDTH, REQUEST_DURATION_SECONDS,
     REQUESTS_TOTAL, RESULT_OK, bucket_series, count_series, sum_series,
 };
-use berth_api::{CounterSnapshot, LatencyBucket, VersionReport, VersionState};
+use berth_api::{CounterSnapshot, LatencyBucket, VersionReport, VersionState, golden};
 use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -58,11 +58,12 @@ pub fn model_status(body: &[u8]) -> Result<Vec<VersionReport>, ParseError> {
                 serde_json::Value::String(s) => s,
                 other => other.to_string(),
             };
+            let failed_golden_set = v.status.as_ref().is_some_and(|s| s.error_code == golden::FAILED_STATUS_CODE);
             let error = v.status.and_then(|s| {
                 let ok = matches!(&s.error_code, serde_json::Value::Null) || s.error_code == "OK" || s.error_code == 0;
                 (!ok || !s.error_message.is_empty()).then_some(s.error_message).filter(|m| !m.is_empty())
             });
-            VersionReport { version, state: state_of(&v.state), error }
+            VersionReport { version, state: state_of(&v.state), error, failed_golden_set }
         })
         .collect())
 }
@@ -174,9 +175,12 @@ mod tests {
         let body = br#"{"model_version_status":[
             {"version":"2","state":"AVAILABLE","status":{"error_code":"OK","error_message":""}},
             {"version":"3","state":"END","status":{"error_code":"NOT_FOUND","error_message":"no model.onnx"}},
-            {"version":4,"state":"LOADING","status":{"error_code":"OK","error_message":""}}]}"#;
+            {"version":4,"state":"LOADING","status":{"error_code":"OK","error_message":""}},
+            {"version":"5","state":"END","status":{"error_code":"FAILED_PRECONDITION","error_message":"accuracy 0.1"}}]}"#;
         let reports = model_status(body).unwrap_or_default();
-        assert_eq!(reports.len(), 3);
+        assert_eq!(reports.len(), 4);
+        assert!(reports[3].failed_golden_set && !reports[1].failed_golden_set);
+        assert_eq!(reports[3].error.as_deref(), Some("accuracy 0.1"));
         assert_eq!(reports[0].state, VersionState::Available);
         assert_eq!(reports[0].error, None);
         assert_eq!(reports[1].error.as_deref(), Some("no model.onnx"));

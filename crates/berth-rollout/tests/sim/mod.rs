@@ -28,6 +28,8 @@ pub enum Behaviour {
     Disagrees(f64),
     /// Answers with another output width than the others (another embedding space).
     Wider,
+    /// Loads, then fails the golden set in every pod.
+    FailsGoldenSet,
 }
 
 impl Behaviour {
@@ -202,19 +204,28 @@ impl Sim {
                     None => {
                         pod.versions.insert(
                             version.clone(),
-                            VersionReport { version: version.clone(), state: VersionState::Loading, error: None },
+                            VersionReport {
+                                version: version.clone(),
+                                state: VersionState::Loading,
+                                error: None,
+                                failed_golden_set: false,
+                            },
                         );
                     }
                     Some(VersionState::Loading) => match b {
                         Behaviour::Hangs => {}
                         Behaviour::Crash => crashed = true,
-                        Behaviour::LoadFails => {
+                        Behaviour::LoadFails | Behaviour::FailsGoldenSet => {
+                            let golden = b == Behaviour::FailsGoldenSet;
+                            let error =
+                                if golden { "accuracy 0.00 < minAccuracy 0.90" } else { "model.onnx: no such file" };
                             pod.versions.insert(
                                 version.clone(),
                                 VersionReport {
                                     version: version.clone(),
                                     state: VersionState::End,
-                                    error: Some("model.onnx: no such file".into()),
+                                    error: Some(error.into()),
+                                    failed_golden_set: golden,
                                 },
                             );
                         }

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::OwnedSemaphorePermit;
-
 use super::{AppState, run, tensor::Payload};
-use crate::engine::{Output, Version};
+use crate::engine::Output;
+use crate::engine::similarity::{argmax, cosine};
+use crate::manager::MirrorTicket;
 use crate::metrics::Metrics;
 
 /// `result`s of a mirrored copy (besides the manager's `dropped`).
@@ -17,22 +17,17 @@ pub const COMPARED: &str = "compared";
 pub const INCOMPARABLE: &str = "incomparable";
 pub const FAILED: &str = "failed";
 
-/// Sends `payload` to `canary` in the background and compares its answer with
-/// `stable`'s, then releases `permit`.
-pub fn spawn(
-    state: &AppState,
-    model: &str,
-    canary: Arc<Version>,
-    permit: OwnedSemaphorePermit,
-    payload: Payload,
-    stable: Output,
-) {
+/// Sends `payload` to the ticket's canary in the background and compares its answer
+/// with `stable`'s; the ticket is released (and the copy's run time charged to the
+/// mirror budget) once the canary has answered.
+pub fn spawn(state: &AppState, model: &str, ticket: MirrorTicket, payload: Payload, stable: Output) {
     let metrics = state.metrics.clone();
     let model = model.to_string();
     tokio::spawn(async move {
         let started = Instant::now();
+        let canary = Arc::clone(&ticket.version);
         let answer = run(&model, &canary, payload).await;
-        drop(permit);
+        drop(ticket);
         let version = canary.number.to_string();
         // The copy counts as a request of the canary, so a shadow step is judged on its
         // errors and latency too, not only on its agreement.
@@ -79,25 +74,6 @@ pub fn agreement(stable: &Output, canary: &Output) -> Option<Vec<f64>> {
 
 fn rows(data: &[f32], width: usize) -> Option<Vec<&[f32]>> {
     (width > 0 && data.len().is_multiple_of(width)).then(|| data.chunks(width).collect())
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let (mut dot, mut na, mut nb) = (0.0f64, 0.0f64, 0.0f64);
-    for (x, y) in a.iter().zip(b) {
-        let (x, y) = (f64::from(*x), f64::from(*y));
-        dot += x * y;
-        na += x * x;
-        nb += y * y;
-    }
-    if na == 0.0 || nb == 0.0 {
-        // Two zero vectors agree; a zero and a non-zero one do not.
-        return if na == nb { 1.0 } else { 0.0 };
-    }
-    (dot / (na.sqrt() * nb.sqrt())).clamp(-1.0, 1.0)
-}
-
-fn argmax(row: &[f32]) -> Option<usize> {
-    row.iter().enumerate().max_by(|(_, a), (_, b)| a.total_cmp(b)).map(|(i, _)| i)
 }
 
 #[cfg(test)]

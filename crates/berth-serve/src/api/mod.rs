@@ -142,10 +142,11 @@ impl AppState {
         let result = run(model, &target, payload).await;
         self.record(model, Some(&target.number), &result.as_ref(), started);
         // Answered: nothing falls back, the kept input goes to the copy.
-        if let (Some((canary, permit)), Ok(answer)) = (mirror, &result)
+        if let (Some(canary), Ok(answer)) = (mirror, &result)
+            && let Some(ticket) = manager.admit_mirror(canary, &target)
             && let Some(copy) = spare.take()
         {
-            mirror::spawn(self, model, canary, permit, copy, answer.output.clone());
+            mirror::spawn(self, model, ticket, copy, answer.output.clone());
         }
         match (result, fallback, spare) {
             (Err(e), Some(stable), Some(payload)) if e.is_backend_failure() => {

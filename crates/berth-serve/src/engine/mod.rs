@@ -8,6 +8,7 @@ pub mod error;
 pub mod head;
 pub mod job;
 pub mod load;
+pub mod similarity;
 pub mod version;
 mod worker;
 

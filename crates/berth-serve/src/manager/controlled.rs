@@ -8,14 +8,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_api::{BertModel, BertModelStatus};
+use berth_api::{BertModel, BertModelStatus, GoldenSetSpec};
 use futures::StreamExt;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use tokio::sync::watch;
 
+use super::golden_fetch::{GoldenFetch, fetch};
 use super::repository::fingerprint;
-use super::{DesiredVersion, ModelManager, RemoteVersion, VersionId, VersionLabels};
+use super::{DesiredVersion, GoldenGate, ModelManager, RemoteVersion, VersionId, VersionLabels};
 use crate::remote::{RemoteStore, mirror};
 
 /// How often an object store is listed again for changed versions (a failed
@@ -102,7 +103,7 @@ pub async fn run(manager: Arc<ModelManager>, source: ControlledSource, mut shutd
             return;
         }
     };
-    let api: Api<BertModel> = Api::namespaced(client, &source.namespace);
+    let api: Api<BertModel> = Api::namespaced(client.clone(), &source.namespace);
     let config = watcher::Config::default().fields(&format!("metadata.name={}", source.name));
     let mut events = watcher(api, config).default_backoff().boxed();
     let mut last_status: Option<BertModelStatus> = None;
@@ -110,6 +111,8 @@ pub async fn run(manager: Arc<ModelManager>, source: ControlledSource, mut shutd
     let mut recheck = tokio::time::interval(source.recheck.max(Duration::from_millis(100)));
     let mut fingerprints: BTreeMap<String, u64> = BTreeMap::new();
     let mut listed_at: Option<Instant> = None;
+    let mut golden_spec: Option<GoldenSetSpec> = None;
+    let mut golden = GoldenState::default();
     tracing::info!(name = %source.name, namespace = %source.namespace, "watching the BertModel");
     loop {
         let mut status_changed = false;
@@ -129,6 +132,7 @@ pub async fn run(manager: Arc<ModelManager>, source: ControlledSource, mut shutd
                 Some(Ok(watcher::Event::Apply(bm) | watcher::Event::InitApply(bm))) => {
                     status_changed = bm.status != last_status;
                     last_status = bm.status;
+                    golden_spec = bm.spec.rollout.golden_set;
                 }
                 Some(Ok(watcher::Event::Delete(_))) => {
                     tracing::info!("the BertModel was deleted; keeping the last state until the pod stops");
@@ -155,7 +159,13 @@ pub async fn run(manager: Arc<ModelManager>, source: ControlledSource, mut shutd
                 Versions::Remote { store, cache: &source.base, fingerprints: &fingerprints }
             }
         };
-        let Some(desired) = desired_from_status(status, &versions, source.pod_name.as_deref()) else { continue };
+        let Some(mut desired) = desired_from_status(status, &versions, source.pod_name.as_deref()) else { continue };
+        // The canary's golden gate is in place before the canary is applied; while the
+        // golden set cannot be read yet, the canary is not loaded at all.
+        if let Some(held) = golden.update(&client, &source.namespace, status, golden_spec.as_ref()).await {
+            desired.retain(|d| d.version != held);
+        }
+        manager.set_golden_gate(golden.gate());
         if last_applied.as_ref() != Some(&desired) {
             tracing::info!(
                 traffic = ?desired.iter().map(|d| (d.version.to_string(), d.weight)).collect::<Vec<_>>(),
@@ -168,6 +178,53 @@ pub async fn run(manager: Arc<ModelManager>, source: ControlledSource, mut shutd
             }
             last_applied = Some(desired);
         }
+    }
+}
+
+/// The canary's golden gate, read once per (canary, goldenSet spec).
+#[derive(Default)]
+struct GoldenState {
+    read_for: Option<(VersionId, GoldenSetSpec)>,
+    gate: Option<GoldenGate>,
+}
+
+impl GoldenState {
+    /// Reads the golden set when the canary or the spec changed; returns the canary to
+    /// hold back when it could not be read yet (asked again on the next pass).
+    async fn update(
+        &mut self,
+        client: &Client,
+        namespace: &str,
+        status: &BertModelStatus,
+        spec: Option<&GoldenSetSpec>,
+    ) -> Option<VersionId> {
+        let canary: Option<VersionId> = status.canary_version.as_deref().and_then(|v| v.parse().ok());
+        let (Some(canary), Some(spec)) = (canary, spec) else {
+            *self = Self::default();
+            return None;
+        };
+        let key = (canary.clone(), spec.clone());
+        if self.read_for.as_ref() == Some(&key) {
+            return None;
+        }
+        match fetch(client, namespace, spec, canary.clone()).await {
+            GoldenFetch::Gate(gate) => {
+                if let Err(e) = &gate.check {
+                    tracing::warn!(version = %canary, error = %e, "the golden set cannot be used; the canary will fail it");
+                }
+                self.gate = Some(gate);
+                self.read_for = Some(key);
+                None
+            }
+            GoldenFetch::Retry(e) => {
+                tracing::warn!(version = %canary, error = %e, "reading the golden set; the canary waits");
+                Some(canary)
+            }
+        }
+    }
+
+    fn gate(&self) -> Option<GoldenGate> {
+        self.gate.clone()
     }
 }
 

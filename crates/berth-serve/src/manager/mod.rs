@@ -7,7 +7,10 @@
 
 pub mod controlled;
 pub mod error;
+pub mod golden;
+pub mod golden_fetch;
 pub mod labels;
+pub mod mirroring;
 pub mod poller;
 pub mod repository;
 pub mod routing;
@@ -19,10 +22,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 pub use error::{RepoError, RouteError};
+pub use golden::{GoldenCheck, GoldenGate};
 pub use labels::VersionLabels;
+pub use mirroring::{MirrorTicket, Mirroring};
 pub use repository::VersionPolicy;
 pub use routing::Routing;
 pub use state::VersionState;
@@ -69,11 +74,15 @@ pub struct VersionStatus {
     pub error: Option<String>,
     /// Current share of default traffic, percent.
     pub traffic: f64,
+    /// Loaded, then failed its golden set (`error` says how): reported as
+    /// FAILED_PRECONDITION so the operator rejects it as `GoldenSet`.
+    pub failed_golden_set: bool,
 }
 
 struct Slot {
     state: VersionState,
     error: Option<String>,
+    failed_golden_set: bool,
     dir: PathBuf,
     fingerprint: u64,
     weight: Option<f64>,
@@ -86,10 +95,6 @@ struct Slot {
 
 /// Ended versions kept in the status for the operator to read.
 const KEEP_ENDED: usize = 8;
-/// Mirrored copies in flight per model. One is enough to measure agreement at any
-/// request rate (a share of requests, not all of them, is what a gate needs) and keeps
-/// the copies' cost to one session run at a time.
-const MIRRORS_IN_FLIGHT: usize = 1;
 /// `result` of a mirrored copy that was not sent: no spare capacity.
 pub const MIRROR_DROPPED: &str = "dropped";
 
@@ -104,11 +109,11 @@ pub struct ModelManager {
     /// One load at a time: loads are CPU- and memory-heavy and would slow
     /// the versions that are serving.
     load_permits: Semaphore,
-    /// The version stable's requests are copied to and the share copied, in percent
-    /// (`status.canaryVersion` and `status.mirror`).
-    mirror: RwLock<Option<(VersionId, f64)>>,
-    /// Mirrored copies in flight: one at a time, so copies use spare capacity only.
-    mirror_permits: Arc<Semaphore>,
+    /// Copies of stable's requests for the canary (`status.canaryVersion` at
+    /// `status.mirror` percent), on spare capacity only.
+    mirroring: Arc<Mirroring>,
+    /// The golden set the canary must pass before it is AVAILABLE (controlled mode).
+    golden: RwLock<Option<GoldenGate>>,
     /// A handle to spawn loads and unloads from wherever `apply` is called.
     runtime: tokio::runtime::Handle,
 }
@@ -123,6 +128,7 @@ impl ModelManager {
     /// Must be called inside a tokio runtime.
     pub fn new(name: impl Into<String>, cfg: Arc<ServingConfig>, metrics: Metrics) -> Arc<Self> {
         Arc::new(Self {
+            mirroring: Mirroring::new(cfg.mirror_budget),
             name: name.into(),
             cfg,
             metrics,
@@ -130,8 +136,7 @@ impl ModelManager {
             routing: RwLock::new(Arc::new(Routing::default())),
             labels: RwLock::new(VersionLabels::default()),
             load_permits: Semaphore::new(1),
-            mirror: RwLock::new(None),
-            mirror_permits: Arc::new(Semaphore::new(MIRRORS_IN_FLIGHT)),
+            golden: RwLock::new(None),
             runtime: tokio::runtime::Handle::current(),
         })
     }
@@ -196,39 +201,50 @@ impl ModelManager {
 
     /// Copy `percent` of the requests stable answers to `version` (`None`: copy none).
     pub fn set_mirror(&self, mirror: Option<(VersionId, f64)>) {
-        match self.mirror.write() {
-            Ok(mut m) => *m = mirror,
-            Err(poisoned) => *poisoned.into_inner() = mirror,
-        }
+        self.mirroring.set(mirror);
     }
 
-    /// Where a copy of a request `answered_by` answers goes, drawn at the mirror's
-    /// share: the mirror version, when `answered_by` is stable, the mirror version is
-    /// AVAILABLE and idle (nothing of a client's queued), and no other copy is in
-    /// flight. The permit is held until the copy is answered.
-    pub fn mirror_for(&self, answered_by: &VersionId) -> Option<(Arc<Version>, OwnedSemaphorePermit)> {
-        let (target, percent) = match self.mirror.read() {
-            Ok(m) => m.clone()?,
-            Err(poisoned) => poisoned.into_inner().clone()?,
-        };
-        if &target == answered_by || rand::random::<f64>() * 100.0 >= percent {
-            return None;
-        }
+    /// Where a copy of a request `answered_by` answers would go, drawn at the mirror's
+    /// share: the mirror version, when `answered_by` is stable and the mirror version
+    /// is AVAILABLE. Whether the copy runs is decided once stable has answered
+    /// ([`Self::admit_mirror`]).
+    pub fn mirror_for(&self, answered_by: &VersionId) -> Option<Arc<Version>> {
+        let target = self.mirroring.draw(answered_by, rand::random::<f64>())?;
         if self.label_version(labels::STABLE).ok().as_ref() != Some(answered_by) {
             return None;
         }
-        let version = self.routing().available.get(&target).cloned()?;
-        if !version.is_idle() {
-            self.metrics.observe_mirrored(&self.name, target.as_str(), MIRROR_DROPPED, &[]);
-            return None;
-        }
-        match Arc::clone(&self.mirror_permits).try_acquire_owned() {
-            Ok(permit) => Some((version, permit)),
-            Err(_) => {
-                self.metrics.observe_mirrored(&self.name, target.as_str(), MIRROR_DROPPED, &[]);
+        self.routing().available.get(&target).cloned()
+    }
+
+    /// Lets the copy to `canary` of a request `stable` just answered run now, on spare
+    /// capacity; a refused copy is dropped and counted.
+    pub fn admit_mirror(&self, canary: Arc<Version>, stable: &Version) -> Option<MirrorTicket> {
+        let version = canary.number.clone();
+        match self.mirroring.admit(canary, stable) {
+            Ok(ticket) => Some(ticket),
+            Err(refused) => {
+                tracing::trace!(model = %self.name, version = %version, ?refused, "mirrored copy dropped");
+                self.metrics.observe_mirrored(&self.name, version.as_str(), MIRROR_DROPPED, &[]);
                 None
             }
         }
+    }
+
+    /// The golden set the next load of `gate.version` must pass (`None`: no gate). Set
+    /// before the version is applied: a load already past its golden set keeps its result.
+    pub fn set_golden_gate(&self, gate: Option<GoldenGate>) {
+        match self.golden.write() {
+            Ok(mut g) => *g = gate,
+            Err(poisoned) => *poisoned.into_inner() = gate,
+        }
+    }
+
+    fn golden_gate_for(&self, version: &VersionId) -> Option<GoldenGate> {
+        let gate = match self.golden.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        gate.filter(|g| &g.version == version)
     }
 
     /// Replaces the version labels (controlled mode: on every status change).
@@ -260,6 +276,7 @@ impl ModelManager {
                 state: slot.state,
                 error: slot.error.clone(),
                 traffic: shares.get(version).copied().unwrap_or(0.0),
+                failed_golden_set: slot.failed_golden_set,
             })
             .collect()
     }
@@ -276,6 +293,7 @@ impl ModelManager {
                 let slot = slots.entry(d.version.clone()).or_insert_with(|| Slot {
                     state: VersionState::End,
                     error: None,
+                    failed_golden_set: false,
                     dir: d.dir.clone(),
                     fingerprint: d.fingerprint,
                     weight: None,
@@ -290,6 +308,7 @@ impl ModelManager {
                 if slot.state == VersionState::End && (slot.generation == 0 || retry) {
                     slot.state = VersionState::Start;
                     slot.error = None;
+                    slot.failed_golden_set = false;
                     slot.dir = d.dir.clone();
                     slot.fingerprint = d.fingerprint;
                     slot.generation += 1;
@@ -354,6 +373,10 @@ impl ModelManager {
             }
             Err(e) => Err((e.category(), format!("fetching the version: {e}"))),
         };
+        let result = match result {
+            Ok(loaded) => self.judge_golden(&version, loaded).await,
+            Err(e) => Err(e),
+        };
         let seconds = started.elapsed().as_secs_f64();
         {
             let mut slots = self.lock_slots();
@@ -372,11 +395,40 @@ impl ModelManager {
                     tracing::warn!(model = %self.name, version = %label, category, error = %message, "version failed to load");
                     slot.state = VersionState::End;
                     slot.error = Some(message);
+                    slot.failed_golden_set = category == golden::FAILED_CATEGORY;
                 }
             }
             self.metrics.set_state(&self.name, &label, slot.state);
         }
         self.settle();
+    }
+
+    /// Passes `loaded` through its golden gate, if it has one. A version that fails is
+    /// stopped here, before any request can reach it.
+    async fn judge_golden(&self, version: &VersionId, loaded: Version) -> Result<Version, (&'static str, String)> {
+        let Some(gate) = self.golden_gate_for(version) else { return Ok(loaded) };
+        let verdict = match &gate.check {
+            Ok(check) => golden::evaluate(&loaded, check, self.cfg.max_batch_size).await.map(|score| {
+                tracing::info!(model = %self.name, version = %version, source = %check.source,
+                    score = score.score, examples = score.examples, "golden set passed");
+            }),
+            Err(unreadable) => Err(format!("the golden set could not be read: {unreadable}")),
+        };
+        match verdict {
+            Ok(()) => Ok(loaded),
+            Err(message) => {
+                let workers = loaded.take_workers();
+                // Dropping the only reference closes the queue; the workers exit.
+                drop(loaded);
+                let _ = tokio::task::spawn_blocking(move || {
+                    for w in workers {
+                        let _ = w.join();
+                    }
+                })
+                .await;
+                Err((golden::FAILED_CATEGORY, message))
+            }
+        }
     }
 
     /// Moves a slot of the given generation to `state`; false when the slot

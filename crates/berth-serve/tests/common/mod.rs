@@ -11,6 +11,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod fake_api;
+
+/// Short texts of at most 16 tokens for MiniLM's tokenizer (the benches' workload).
+pub const SHORT_TEXTS: [&str; 8] = [
+    "A man is playing a guitar.",
+    "Someone plays a guitar.",
+    "The stock market fell today.",
+    "Hello world",
+    "I loved this movie, it was wonderful!",
+    "This was the worst film I have ever seen.",
+    "How do I reset my password?",
+    "The train leaves at noon.",
+];
+
 /// `$BERTH_MODELS`, else the workspace's `.cache/models`.
 pub fn models_dir() -> PathBuf {
     std::env::var_os("BERTH_MODELS")
@@ -342,4 +356,15 @@ pub async fn start_overloadable(client: &reqwest::Client) -> Server {
 /// A text long enough to keep a MiniLM session busy for a while.
 pub fn long_text() -> String {
     "the quick brown fox jumps over the lazy dog ".repeat(14)
+}
+
+/// A counter's value in Prometheus text: the sum over series whose labels include
+/// every `key="value"` given.
+pub fn counter(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter(|l| labels.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

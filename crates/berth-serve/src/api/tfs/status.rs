@@ -31,9 +31,11 @@ pub fn select(state: &AppState, model: &str, selector: &Selector) -> Result<Vec<
         .ok_or_else(|| TfsError::NotFound(format!("Could not find version {wanted} of model {model}")))
 }
 
-/// A load error is kept as a message only, so its code is UNKNOWN.
+/// A load error is kept as a message only, so its code is UNKNOWN; a version that
+/// loaded but failed its golden set is FAILED_PRECONDITION (`berth_api::golden`).
 fn error_of(s: &VersionStatus) -> (Code, &str) {
     match &s.error {
+        Some(e) if s.failed_golden_set => (Code::FailedPrecondition, e.as_str()),
         Some(e) => (Code::Unknown, e.as_str()),
         None => (Code::Ok, ""),
     }
@@ -83,6 +85,7 @@ mod tests {
             state: VersionState::End,
             error: Some("no model.onnx".into()),
             traffic: 0.0,
+            failed_golden_set: false,
         };
         let p = to_proto(&s);
         assert_eq!((p.version, p.state), (3, State::End as i32));
@@ -90,5 +93,18 @@ mod tests {
         assert_eq!(status.error_code, Code::Unknown as i32);
         assert_eq!(status.error_message, "no model.onnx");
         assert_eq!(to_json(&s)["status"]["error_code"], "UNKNOWN");
+    }
+
+    #[test]
+    fn a_failed_golden_set_is_the_code_the_operator_reads() {
+        let s = VersionStatus {
+            version: VersionId::from(4),
+            state: VersionState::End,
+            error: Some("failed the golden set: accuracy 0.1".into()),
+            traffic: 0.0,
+            failed_golden_set: true,
+        };
+        assert_eq!(to_json(&s)["status"]["error_code"], berth_api::golden::FAILED_STATUS_CODE);
+        assert_eq!(to_proto(&s).status.unwrap().error_code, Code::FailedPrecondition as i32);
     }
 }
