@@ -64,6 +64,8 @@ for g, res, verbs in [
     ("rbac.authorization.k8s.io", "rolebindings", "get list watch create patch update delete"),
     ("policy", "poddisruptionbudgets", "get list watch create patch update delete"),
     ("", "pods", "get list watch"),
+    # Held only to grant a model's pods get on its rollout.goldenSet ConfigMap.
+    ("", "configmaps", "get"),
     ("", "events", "create patch"),
     ("events.k8s.io", "events", "create patch"),
 ]:
