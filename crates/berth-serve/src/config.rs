@@ -66,11 +66,12 @@ pub struct ServingConfig {
 pub const DEFAULT_MAX_BATCH_TOKENS: usize = 512;
 
 /// Copies may run 5% of the time. Measured by `make serve-mirror-bench` (MiniLM, 2
-/// cores, half of saturation): unbounded copies took the clients' p99 to 2.7x of no
-/// mirroring, 5% to 1.6x, with about 9 short-text copies compared a second per pod,
-/// enough for `minAgreementSamples` within a default 10 s interval. A copy cannot be
-/// preempted once in ONNX Runtime, so any copy that overlaps a client's request
-/// delays it; the budget bounds how often that happens.
+/// noisy cores, open loop at half of saturation, three runs): unbounded copies took the
+/// clients' p99 to 2.7-2.9x of no mirroring, 5% to 1.03-1.56x (1%: 0.96-0.97x), with
+/// about 9-10 short-text copies compared a second per pod, enough for
+/// `minAgreementSamples` within a default 10 s interval (1% gives 2 a second). A copy
+/// cannot be preempted once in ONNX Runtime, so any copy that overlaps a client's
+/// request delays it; the budget bounds how often that happens.
 pub const DEFAULT_MIRROR_BUDGET: f64 = 0.05;
 
 /// TF Serving's default signature key.
