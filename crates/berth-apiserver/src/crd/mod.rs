@@ -51,12 +51,25 @@ pub fn admit(info: &ResourceInfo, version: &str, mut obj: Value, strict: bool) -
             }
         }
     }
-    if causes.is_empty() {
-        // Rules on the root schema see the whole object.
-        cel::check(&obj, schema, "", &mut causes);
-    }
     if let Some(scale) = &info.scale {
         scale_replicas(&obj, &scale.spec_replicas, &mut causes);
+    }
+    // The rules run as a second pass, as on the real server: not at all once a
+    // blocking schema error is found (which it then reports with a cause of its own).
+    if validate::has_rules(schema) {
+        if causes.iter().any(validate::is_blocking) {
+            causes.push(validate::rules_not_checked());
+        } else {
+            // Rules on the root schema see the whole object.
+            cel::check(&obj, schema, "", &mut causes);
+            if let Some(m) = obj.as_object() {
+                for (k, v) in m.iter().filter(|(k, _)| !matches!(k.as_str(), "apiVersion" | "kind" | "metadata")) {
+                    if let Some(s) = schema.pointer(&format!("/properties/{k}")) {
+                        validate::check_rules(v, s, k, &mut causes);
+                    }
+                }
+            }
+        }
     }
     if causes.is_empty() {
         Ok(obj)

@@ -203,5 +203,68 @@ pub fn validate(v: &Value, schema: &Value, path: &str, causes: &mut Vec<Cause>) 
         }
         _ => {}
     }
+}
+
+/// Causes that keep the CEL rules from running, as kube-apiserver's `hasBlockingErr`
+/// has them: a wrong type, a missing required field, an unsupported enum value, too
+/// long, too many. Other schema errors (a bound, a pattern) let the rules run.
+pub fn is_blocking(cause: &Cause) -> bool {
+    matches!(
+        cause.reason,
+        "FieldValueTypeInvalid"
+            | "FieldValueRequired"
+            | "FieldValueNotSupported"
+            | "FieldValueTooLong"
+            | "FieldValueTooMany"
+    )
+}
+
+/// The cause kube-apiserver adds, with no field, when blocking errors kept the rules
+/// from running.
+pub fn rules_not_checked() -> Cause {
+    Cause {
+        reason: "FieldValueInvalid",
+        message: "Invalid value: null: some validation rules were not checked because the object was invalid; \
+                  correct the existing errors to complete validation"
+            .into(),
+        field: "<nil>".into(),
+    }
+}
+
+/// Whether `schema` has a CEL rule anywhere (kube-apiserver builds its CEL validator,
+/// and so can report rules as not checked, only then).
+pub fn has_rules(schema: &Value) -> bool {
+    match schema {
+        Value::Object(m) => m.contains_key("x-kubernetes-validations") || m.values().any(has_rules),
+        Value::Array(a) => a.iter().any(has_rules),
+        _ => false,
+    }
+}
+
+/// The CEL rules of `schema` and of every schema under it that `v` reaches, in the
+/// order kube-apiserver evaluates them: a node's own rules, then its children's.
+pub fn check_rules(v: &Value, schema: &Value, path: &str, causes: &mut Vec<Cause>) {
+    if v.is_null() {
+        return;
+    }
     super::cel::check(v, schema, path, causes);
+    match v {
+        Value::Object(m) => {
+            let props = schema.get("properties");
+            let ap = schema.get("additionalProperties").filter(|a| a.is_object());
+            for (k, child) in m {
+                if let Some(sub) = props.and_then(|p| p.get(k)).or(ap) {
+                    check_rules(child, sub, &format!("{path}.{k}"), causes);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(sub) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    check_rules(item, sub, &format!("{path}[{i}]"), causes);
+                }
+            }
+        }
+        _ => {}
+    }
 }
