@@ -4,9 +4,11 @@ with boto3 as a user would. Checks: versions load from the bucket and answer lik
 ONNX Runtime; a version uploaded later takes over under load with no failed request;
 a deleted one is unloaded; a corrupt one is reported and never answers; a wrong
 secret is refused by the store and berth-serve says so."""
+import atexit
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -221,6 +223,8 @@ def setup(binary, models):
     env = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
            "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1"}
     cache = tempfile.mkdtemp(prefix="berth-s3-cache-")
+    # Removed when the check ends, however it ends: each run made a new one.
+    atexit.register(shutil.rmtree, cache, True)
     server = Process(binary, "tiny", f"s3://{BUCKET}/{PREFIX}",
                      ["--file_system_poll_wait_seconds=0.2", "--model_version_policy=latest:2",
                       f"--remote_cache_dir={cache}"], env)
