@@ -53,11 +53,11 @@ fn record(metrics: &Metrics, model: &str, version: &str, canary: Option<&Output>
 /// compared (another kind of output, another width, another number of rows).
 pub fn agreement(stable: &Output, canary: &Output) -> Option<Vec<f64>> {
     let (a, b, top_label) = match (stable, canary) {
-        (Output::Embeddings { width: w, data: a }, Output::Embeddings { width: v, data: b }) if w == v => {
-            (rows(a, *w)?, rows(b, *v)?, false)
+        (Output::Embeddings { width: w, .. }, Output::Embeddings { width: v, .. }) if w == v => {
+            (stable.rows()?, canary.rows()?, false)
         }
-        (Output::Probabilities { width: w, data: a }, Output::Probabilities { width: v, data: b }) if w == v => {
-            (rows(a, *w)?, rows(b, *v)?, true)
+        (Output::Probabilities { width: w, .. }, Output::Probabilities { width: v, .. }) if w == v => {
+            (stable.rows()?, canary.rows()?, true)
         }
         _ => return None,
     };
@@ -70,10 +70,6 @@ pub fn agreement(stable: &Output, canary: &Output) -> Option<Vec<f64>> {
             .map(|(x, y)| if top_label { f64::from(argmax(x) == argmax(y)) } else { cosine(x, y) })
             .collect(),
     )
-}
-
-fn rows(data: &[f32], width: usize) -> Option<Vec<&[f32]>> {
-    (width > 0 && data.len().is_multiple_of(width)).then(|| data.chunks(width).collect())
 }
 
 #[cfg(test)]

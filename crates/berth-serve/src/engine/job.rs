@@ -46,6 +46,12 @@ impl Output {
             Output::Embeddings { data, .. } | Output::Probabilities { data, .. } => data,
         }
     }
+
+    /// One slice of `width` values per row; None when the data is not whole rows.
+    pub fn rows(&self) -> Option<Vec<&[f32]>> {
+        let (data, width) = (self.data(), self.width());
+        (width > 0 && data.len().is_multiple_of(width)).then(|| data.chunks(width).collect())
+    }
 }
 
 pub(crate) type Reply = oneshot::Sender<Result<Output, InferError>>;

@@ -184,8 +184,8 @@ pub async fn run(manager: Arc<ModelManager>, source: ControlledSource, mut shutd
 /// The canary's golden gate, read once per (canary, goldenSet spec).
 #[derive(Default)]
 struct GoldenState {
-    read_for: Option<(VersionId, GoldenSetSpec)>,
-    gate: Option<GoldenGate>,
+    /// The spec the gate was read for; the gate names its canary.
+    read: Option<(GoldenSetSpec, GoldenGate)>,
 }
 
 impl GoldenState {
@@ -203,8 +203,7 @@ impl GoldenState {
             *self = Self::default();
             return None;
         };
-        let key = (canary.clone(), spec.clone());
-        if self.read_for.as_ref() == Some(&key) {
+        if self.read.as_ref().is_some_and(|(read, gate)| read == spec && gate.version == canary) {
             return None;
         }
         match fetch(client, namespace, spec, canary.clone()).await {
@@ -212,8 +211,7 @@ impl GoldenState {
                 if let Err(e) = &gate.check {
                     tracing::warn!(version = %canary, error = %e, "the golden set cannot be used; the canary will fail it");
                 }
-                self.gate = Some(gate);
-                self.read_for = Some(key);
+                self.read = Some((spec.clone(), gate));
                 None
             }
             GoldenFetch::Retry(e) => {
@@ -224,7 +222,7 @@ impl GoldenState {
     }
 
     fn gate(&self) -> Option<GoldenGate> {
-        self.gate.clone()
+        self.read.as_ref().map(|(_, gate)| gate.clone())
     }
 }
 

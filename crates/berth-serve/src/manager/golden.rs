@@ -72,9 +72,10 @@ pub async fn evaluate(version: &Version, check: &GoldenCheck, batch: usize) -> R
     }
 }
 
-/// Rows of every output in order, each `width` values long.
+/// Rows of every output in order (an output that is not whole rows gives none, so its
+/// examples count as misses).
 fn rows(outputs: &[Output]) -> impl Iterator<Item = &[f32]> {
-    outputs.iter().flat_map(|o| o.data().chunks(o.width().max(1)))
+    outputs.iter().filter_map(Output::rows).flatten()
 }
 
 fn judge_labels(

@@ -17,6 +17,9 @@ use crate::engine::Version;
 /// Mirrored copies in flight per model. One is enough to measure agreement at any
 /// request rate (a share of requests, not all of them, is what a gate needs).
 const MIRRORS_IN_FLIGHT: usize = 1;
+/// At most this many seconds of wall time's budget is saved up, so an idle minute does
+/// not buy a burst of copies that would all land on the next clients.
+const BURST_SECONDS: f64 = 1.0;
 
 /// The copy budget as a token bucket of seconds of copy run time.
 #[derive(Debug)]
@@ -68,14 +71,8 @@ impl Mirroring {
             target: RwLock::new(None),
             permits: Arc::new(Semaphore::new(MIRRORS_IN_FLIGHT)),
             fraction,
-            budget: Mutex::new(Budget { available: Self::burst(fraction), refilled: Instant::now() }),
+            budget: Mutex::new(Budget { available: fraction * BURST_SECONDS, refilled: Instant::now() }),
         })
-    }
-
-    /// At most one second's worth of budget is saved up, so an idle minute does not
-    /// buy a burst of copies that would all land on the next clients.
-    fn burst(fraction: f64) -> f64 {
-        fraction
     }
 
     pub fn set(&self, target: Option<(VersionId, f64)>) {
@@ -110,7 +107,7 @@ impl Mirroring {
     fn has_budget(&self, now: Instant) -> bool {
         let mut b = self.lock_budget();
         let earned = now.saturating_duration_since(b.refilled).as_secs_f64() * self.fraction;
-        b.available = (b.available + earned).min(Self::burst(self.fraction));
+        b.available = (b.available + earned).min(self.fraction * BURST_SECONDS);
         b.refilled = now;
         b.available > 0.0
     }
